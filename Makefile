@@ -1,0 +1,99 @@
+# Sluice: `make run` builds and runs the default config; `make test` installs
+# what the tests need and runs all of them (CI runs exactly that).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+OCB_VERSION := v0.160.0
+BIN         := $(CURDIR)/bin
+OCB         := $(BIN)/builder
+SLUICE      := $(BIN)/sluice
+DIST        := distributions/sluice
+IMAGE       ?= sluice:dev
+GO_PKGS      = $(shell go list ./... | grep -v /test/e2e)
+# Prints how long a stage took: $(call timed,name,command); the summary at the
+# end of `make test` lists every stage of the run.
+export TIMED_LOG ?= $(BIN)/stage-times.txt
+timed = @scripts/timed "$(1)" $(2)
+
+.PHONY: all build generate check-generate run test test-deps vet unit validate-configs e2e docker docker-image bench lint clean
+
+all: build
+
+$(OCB):
+	GOBIN=$(BIN) go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+## generate: regenerate distributions/sluice from builder-config.yaml with ocb
+generate: $(OCB)
+	@mkdir -p $(DIST)
+	$(OCB) --config builder-config.yaml --skip-compilation
+
+## build: a static bin/sluice from the generated distribution
+build: generate
+	cd $(DIST) && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(SLUICE) .
+
+## check-generate: fail when the committed distribution differs from what ocb generates
+check-generate: generate
+	@if ! git diff --quiet -- $(DIST) || [ -n "$$(git ls-files --others --exclude-standard -- $(DIST))" ]; then \
+		git status --short -- $(DIST); git diff -- $(DIST) | head -50; \
+		echo "check-generate: $(DIST) differs from what builder-config.yaml generates; run 'make generate' and commit"; \
+		exit 1; \
+	fi
+	@echo "check-generate: $(DIST) matches builder-config.yaml"
+
+## run: build, then run the default config in the foreground
+run: build
+	$(SLUICE) --config configs/default.yaml
+
+## test: everything CI checks, each stage timed
+test:
+	@mkdir -p $(BIN) && rm -f $(TIMED_LOG)
+	$(call timed,test-deps,$(MAKE) --no-print-directory test-deps)
+	$(call timed,vet,$(MAKE) --no-print-directory vet)
+	$(call timed,unit,$(MAKE) --no-print-directory unit)
+	$(call timed,build,$(MAKE) --no-print-directory build)
+	$(call timed,check-generate,$(MAKE) --no-print-directory check-generate)
+	$(call timed,validate-configs,$(MAKE) --no-print-directory validate-configs)
+	$(call timed,e2e,$(MAKE) --no-print-directory e2e)
+	@scripts/timed --summary
+
+## test-deps: install what the tests need (Debian packages; run as root)
+test-deps:
+	scripts/install-test-deps
+
+vet:
+	go vet ./...
+	cd $(DIST) && go vet .
+
+unit:
+	go test -count=1 $(GO_PKGS)
+
+validate-configs:
+	@for f in configs/*.yaml; do \
+		echo "validate $$f"; \
+		$(SLUICE) validate --config "$$f"; \
+	done
+
+e2e:
+	SLUICE_BIN=$(SLUICE) go test -count=1 -v -timeout 20m ./test/e2e/ 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT)'
+
+## docker: build the image $(IMAGE) (default sluice:dev) with the local Docker engine
+docker: build docker-image
+
+# docker-image: the image from an existing bin/sluice (the e2e test uses this)
+docker-image:
+	@test -x $(SLUICE) || { echo "no $(SLUICE): run 'make build' first"; exit 1; }
+	cp /etc/ssl/certs/ca-certificates.crt $(BIN)/ca-certificates.crt
+	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .
+
+bench:
+	@echo "make bench: the benchmark harness (bench/, issue 3) is not built yet"; exit 1
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^$(DIST)/')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet ./...
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+	$(BIN)/golangci-lint run ./...
+
+clean:
+	rm -rf bin _build
