@@ -61,6 +61,8 @@ test-deps:
 	scripts/install-test-deps
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' | grep -v '^$(DIST)/')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	cd $(DIST) && go vet .
 
@@ -88,10 +90,7 @@ docker-image:
 bench:
 	@echo "make bench: the benchmark harness (bench/, issue 3) is not built yet"; exit 1
 
-lint:
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^$(DIST)/')); \
-		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	go vet ./...
+lint: vet
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	$(BIN)/golangci-lint run ./...
 

@@ -92,10 +92,10 @@ func TestComponentsMatchBuilderConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := []struct {
-		kind      string
-		manifest  []module
-		types     []component.Type
-		modules   map[component.Type]string
+		kind     string
+		manifest []module
+		types    []component.Type
+		modules  map[component.Type]string
 	}{
 		{"receivers", m.Receivers, keys(f.Receivers), f.ReceiverModules},
 		{"processors", m.Processors, keys(f.Processors), f.ProcessorModules},

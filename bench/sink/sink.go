@@ -1,11 +1,18 @@
 // Package sink is the recording server of Sluice's tests and benchmarks: it
 // accepts what a collector delivers on loopback and counts it, so a test can
-// assert exactly what arrived.
+// assert exactly what arrived, and it misbehaves on request, so a test can
+// show what a collector does when the backend fails.
 //
-// It accepts OTLP/HTTP metrics (protobuf, POST /v1/metrics) and serves its
-// counts as JSON at GET /stats. Remote write and fault injection join it with
-// the benchmark harness; end-to-end tests use this package instead of writing
-// servers of their own.
+// Endpoints:
+//
+//	POST /api/v1/write  remote write 1.0 and 2.0 (snappy protobuf)
+//	POST /v1/metrics    OTLP/HTTP metrics (protobuf, optionally gzip)
+//	GET  /stats         counts as JSON (Stats)
+//	POST /fault         inject a fault for a while (Fault as JSON)
+//
+// Its counting of loss, duplicates and order is covered by its own tests; the
+// end-to-end tests and the benchmark scenarios use it instead of servers of
+// their own.
 package sink
 
 import (
@@ -17,6 +24,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -25,28 +33,59 @@ import (
 // maxBody bounds one request body, so a runaway sender cannot exhaust memory.
 const maxBody = 64 << 20
 
-// Stats is what the sink has recorded since it started.
+// Stats is what the sink has recorded since it started (or was reset).
 type Stats struct {
-	Requests   int            `json:"requests"`
-	Rejected   int            `json:"rejected"`
-	DataPoints int            `json:"data_points"`
-	Metrics    map[string]int `json:"metrics"` // data points per metric name
+	Requests    int              `json:"requests"`    // accepted OTLP requests
+	Rejected    int              `json:"rejected"`    // undecodable or refused requests
+	Faulted     int              `json:"faulted"`     // requests answered by an injected fault
+	DataPoints  int              `json:"data_points"` // OTLP data points
+	Metrics     map[string]int   `json:"metrics"`     // OTLP data points per metric name
+	RemoteWrite RemoteWriteStats `json:"remote_write"`
+}
+
+// RemoteWriteStats counts what arrived by remote write.
+type RemoteWriteStats struct {
+	RequestsV1   int `json:"requests_v1"`
+	RequestsV2   int `json:"requests_v2"`
+	Samples      int `json:"samples"` // float samples received, duplicates included
+	Histograms   int `json:"histograms"`
+	Exemplars    int `json:"exemplars"`
+	Metadata     int `json:"metadata"`
+	Series       int `json:"series"`        // distinct label sets
+	Duplicates   int `json:"duplicates"`    // same series and timestamp again
+	OutOfOrder   int `json:"out_of_order"`  // older than the newest of its series
+	StaleMarkers int `json:"stale_markers"` // Prometheus StaleNaN samples
+	NaN          int `json:"nan"`           // other NaN values
 }
 
 // Sink records received metrics. The zero value is not usable; call New.
 type Sink struct {
-	mu    sync.Mutex
-	stats Stats
-	mux   *http.ServeMux
+	mu     sync.Mutex
+	stats  Stats
+	series map[string]*series
+	fault  Fault
+	until  time.Time // the fault applies until then
+	mux    *http.ServeMux
 }
 
 // New returns an empty sink.
 func New() *Sink {
-	s := &Sink{stats: Stats{Metrics: map[string]int{}}}
+	s := &Sink{}
+	s.Reset()
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("POST /v1/metrics", s.handleOTLP)
+	s.mux.HandleFunc("POST /api/v1/write", s.faulty(s.handleRemoteWrite))
+	s.mux.HandleFunc("POST /v1/metrics", s.faulty(s.handleOTLP))
 	s.mux.HandleFunc("GET /stats", s.handleStats)
+	s.mux.HandleFunc("POST /fault", s.handleFault)
 	return s
+}
+
+// Reset forgets everything recorded so far (an injected fault stays).
+func (s *Sink) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = Stats{Metrics: map[string]int{}}
+	s.series = map[string]*series{}
 }
 
 // ServeHTTP makes the sink an http.Handler.
@@ -67,7 +106,7 @@ func (s *Sink) Start(addr string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: s}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
@@ -81,10 +120,11 @@ func (s *Sink) Stats() Stats {
 	for k, v := range s.stats.Metrics {
 		out.Metrics[k] = v
 	}
+	out.RemoteWrite.Series = len(s.series)
 	return out
 }
 
-// MetricNames returns the names of every metric received, sorted.
+// MetricNames returns the names of every OTLP metric received, sorted.
 func (s *Sink) MetricNames() []string {
 	st := s.Stats()
 	names := make([]string, 0, len(st.Metrics))
@@ -95,6 +135,56 @@ func (s *Sink) MetricNames() []string {
 	return names
 }
 
+// Series returns the label sets of every remote-write series received, each
+// rendered as `{__name__="up", job="x"}` with labels sorted by name.
+func (s *Sink) Series() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.series))
+	for k := range s.series {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Samples returns the float samples received for a series (as rendered by
+// Series), sorted by time, each timestamp once.
+func (s *Sink) Samples(labels string) []Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ser, ok := s.series[labels]
+	if !ok {
+		return nil
+	}
+	return append([]Point(nil), ser.samples...)
+}
+
+// Gaps counts, over all series, the holes in time: consecutive samples of a
+// series further apart than 1.5 × interval (the interval it is expected at).
+func (s *Sink) Gaps(interval time.Duration) int {
+	limit := int64(interval/time.Millisecond) * 3 / 2
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gaps := 0
+	for _, ser := range s.series {
+		for _, ps := range [][]Point{ser.samples, ser.hists} {
+			for i := 1; i < len(ps); i++ {
+				if ps[i].T-ps[i-1].T > limit {
+					gaps++
+				}
+			}
+		}
+	}
+	return gaps
+}
+
+func (s *Sink) reject() {
+	s.mu.Lock()
+	s.stats.Rejected++
+	s.mu.Unlock()
+}
+
 func (s *Sink) handleOTLP(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	req := pmetricotlp.NewExportRequest()
@@ -102,13 +192,11 @@ func (s *Sink) handleOTLP(w http.ResponseWriter, r *http.Request) {
 		err = req.UnmarshalProto(body)
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.stats.Rejected++
-		s.mu.Unlock()
+		s.reject()
 		http.Error(w, "sink: undecodable OTLP request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	s.record(req.Metrics())
+	s.recordOTLP(req.Metrics())
 	resp, _ := pmetricotlp.NewExportResponse().MarshalProto()
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(resp)
@@ -137,7 +225,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	return body, err
 }
 
-func (s *Sink) record(md pmetric.Metrics) {
+func (s *Sink) recordOTLP(md pmetric.Metrics) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Requests++

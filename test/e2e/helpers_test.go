@@ -83,8 +83,14 @@ type process struct {
 // of the test, printing its output when the test failed.
 func startSluice(t *testing.T, config string) *process {
 	t.Helper()
+	return startSluiceArgs(t, "--config", config)
+}
+
+// startSluiceArgs runs sluice with the given arguments, as startSluice does.
+func startSluiceArgs(t *testing.T, args ...string) *process {
+	t.Helper()
 	p := &process{out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(sluiceBin(t), "--config", config)
+	p.cmd = exec.Command(sluiceBin(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
