@@ -177,6 +177,7 @@ type Point struct {
 // to count duplicates, disorder and gaps and to compare values.
 type series struct {
 	labels  string
+	name    string // __name__
 	samples []Point
 	hists   []Point // V unused: histograms are counted, not compared
 }
@@ -188,6 +189,11 @@ func (s *Sink) seriesFor(pairs []string) *series {
 	ser, ok := s.series[key]
 	if !ok {
 		ser = &series{labels: key}
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if pairs[i] == "__name__" {
+				ser.name = pairs[i+1]
+			}
+		}
 		s.series[key] = ser
 	}
 	return ser

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,6 +159,21 @@ func (s *Sink) Samples(labels string) []Point {
 		return nil
 	}
 	return append([]Point(nil), ser.samples...)
+}
+
+// Distinct counts the distinct (series, timestamp) points received, float
+// samples and histograms, of the series whose metric name starts with prefix:
+// what arrived at least once, whatever the duplicates.
+func (s *Sink) Distinct(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ser := range s.series {
+		if strings.HasPrefix(ser.name, prefix) {
+			n += len(ser.samples) + len(ser.hists)
+		}
+	}
+	return n
 }
 
 // Gaps counts, over all series, the holes in time: consecutive samples of a
