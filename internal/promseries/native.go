@@ -1,0 +1,123 @@
+package promseries
+
+import (
+	"math"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Native histogram schemas Prometheus accepts for exponential buckets.
+const (
+	minSchema = -4
+	maxSchema = 8
+)
+
+func (w *walker) expHistograms(name string, h pmetric.ExponentialHistogram, prom bool) error {
+	delta := h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
+	dps := h.DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dp := dps.At(i)
+		nh, reason := nativeHistogram(dp)
+		if reason != "" {
+			w.dropped[reason]++
+			continue
+		}
+		w.point(dp.Attributes(), prom, dp.Timestamp(), dp.StartTimestamp(), delta)
+		w.exemplars(dp.Exemplars(), math.Inf(1), math.Inf(-1))
+		if delta {
+			nh.CounterResetHint = histogram.GaugeType
+		}
+		n := len(w.set.ls)
+		w.set.add("__name__", name)
+		w.smp.Labels = w.set.build()
+		w.set.ls = w.set.ls[:n]
+		w.smp.H = nh
+		if err := w.fn(&w.smp); err != nil {
+			return err
+		}
+		w.smp.H = nil
+	}
+	return nil
+}
+
+// nativeHistogram converts an exponential histogram point to a Prometheus
+// integer native histogram. OpenTelemetry bucket i of scale s covers
+// (base^i, base^(i+1)]; Prometheus bucket i of the same schema covers
+// (base^(i-1), base^i], hence the +1. Scales above 8 are merged down to 8;
+// scales below -4 have no Prometheus schema and are dropped (reason returned).
+func nativeHistogram(dp pmetric.ExponentialHistogramDataPoint) (*histogram.Histogram, string) {
+	scale := dp.Scale()
+	if scale < minSchema {
+		return nil, DropScaleTooSmall
+	}
+	shift := int32(0)
+	if scale > maxSchema {
+		shift = scale - maxSchema
+		scale = maxSchema
+	}
+	h := &histogram.Histogram{
+		Schema:        scale,
+		ZeroThreshold: dp.ZeroThreshold(),
+		ZeroCount:     dp.ZeroCount(),
+		Count:         dp.Count(),
+		Sum:           dp.Sum(),
+	}
+	if !dp.HasSum() {
+		h.Sum = 0
+	}
+	h.PositiveSpans, h.PositiveBuckets = spansAndDeltas(dp.Positive(), shift)
+	h.NegativeSpans, h.NegativeBuckets = spansAndDeltas(dp.Negative(), shift)
+	if dp.Flags().NoRecordedValue() {
+		h.Sum = math.Float64frombits(value.StaleNaN)
+	}
+	if err := h.Validate(); err != nil && !dp.Flags().NoRecordedValue() {
+		return nil, DropInvalidHistogram
+	}
+	return h, ""
+}
+
+// spansAndDeltas turns dense OpenTelemetry buckets into Prometheus spans and
+// delta-encoded counts, merging 2^shift neighbours when downscaling and
+// leaving out empty buckets.
+func spansAndDeltas(b pmetric.ExponentialHistogramDataPointBuckets, shift int32) ([]histogram.Span, []int64) {
+	counts := b.BucketCounts()
+	var (
+		spans   []histogram.Span
+		deltas  []int64
+		prevIdx int32
+		prevCnt int64
+		haveIdx bool
+		curIdx  int32
+		curCnt  uint64
+		haveCur bool
+	)
+	flush := func() {
+		if !haveCur || curCnt == 0 {
+			return
+		}
+		idx := curIdx + 1 // OpenTelemetry index -> Prometheus index
+		switch {
+		case !haveIdx:
+			spans = append(spans, histogram.Span{Offset: idx, Length: 1})
+		case idx == prevIdx+1:
+			spans[len(spans)-1].Length++
+		default:
+			spans = append(spans, histogram.Span{Offset: idx - prevIdx - 1, Length: 1})
+		}
+		deltas = append(deltas, int64(curCnt)-prevCnt)
+		prevIdx, prevCnt, haveIdx = idx, int64(curCnt), true
+	}
+	for i := 0; i < counts.Len(); i++ {
+		idx := (b.Offset() + int32(i)) >> shift // arithmetic shift: floor, also for negatives
+		if haveCur && idx != curIdx {
+			flush()
+			curCnt = 0
+		}
+		curIdx, haveCur = idx, true
+		curCnt += counts.At(i)
+	}
+	flush()
+	return spans, deltas
+}

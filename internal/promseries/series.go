@@ -1,0 +1,165 @@
+package promseries
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/otlptranslator"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// MetadataType is the metric metadata key that marks Prometheus data and
+// holds its family type (see the package documentation).
+const MetadataType = "prometheus.type"
+
+// Resource attributes that carry job and instance (OpenTelemetry specification).
+const (
+	attrServiceName       = "service.name"
+	attrServiceNamespace  = "service.namespace"
+	attrServiceInstanceID = "service.instance.id"
+)
+
+// Options say how OTLP-native data is named and which resource attributes
+// become labels. Prometheus data is never renamed.
+type Options struct {
+	// AddMetricSuffixes appends unit and `_total` suffixes to OTLP-native
+	// metric names (the otlptranslator rules).
+	AddMetricSuffixes bool
+	// ResourceToLabels turns every resource attribute (not only job and
+	// instance) into a label of every series of that resource.
+	ResourceToLabels bool
+}
+
+// Metadata is what Prometheus knows of a metric family.
+type Metadata struct {
+	Family string // family name: the series name without _bucket/_sum/_count/_total
+	Type   model.MetricType
+	Help   string
+	Unit   string
+}
+
+// Sample is one point of one series, as Walk hands it out. Labels, Exemplars
+// and H are valid only until the callback returns; copy what you keep.
+type Sample struct {
+	Labels    labels.Labels // sorted, __name__ included
+	T         int64         // milliseconds since the epoch
+	V         float64       // float sample; StaleNaN for a stale marker; unused when H is set
+	H         *histogram.Histogram
+	StartT    int64 // created timestamp in milliseconds; 0 when unknown
+	Delta     bool  // the point has delta temporality: the caller converts or refuses it
+	Exemplars []exemplar.Exemplar
+	Meta      Metadata
+}
+
+// IsPrometheus reports whether m carries Prometheus data (and so keeps its
+// exact name), returning the family type.
+func IsPrometheus(m pmetric.Metric) (model.MetricType, bool) {
+	v, ok := m.Metadata().Get(MetadataType)
+	if !ok {
+		return "", false
+	}
+	return model.MetricType(v.Str()), true
+}
+
+// labelSet accumulates the labels of a series; later additions of the same
+// name override earlier ones, so data-point attributes override resource ones.
+type labelSet struct {
+	ls      []labels.Label
+	sorted  []labels.Label
+	scratch labels.ScratchBuilder
+	out     labels.Labels
+}
+
+func (s *labelSet) reset() { s.ls = s.ls[:0] }
+func (s *labelSet) add(name, value string) {
+	s.ls = append(s.ls, labels.Label{Name: name, Value: value})
+}
+
+// build sorts, drops empty values and overridden duplicates, and returns
+// labels valid until the next build.
+func (s *labelSet) build() labels.Labels {
+	s.sorted = append(s.sorted[:0], s.ls...)
+	sort.SliceStable(s.sorted, func(i, j int) bool { return s.sorted[i].Name < s.sorted[j].Name })
+	s.scratch.Reset()
+	for i, l := range s.sorted {
+		if i+1 < len(s.sorted) && s.sorted[i+1].Name == l.Name {
+			continue // a later one of the same name wins
+		}
+		if l.Value != "" {
+			s.scratch.Add(l.Name, l.Value)
+		}
+	}
+	s.scratch.Overwrite(&s.out)
+	return s.out
+}
+
+// resourceLabels returns job and instance of a resource, and with
+// ResourceToLabels every other attribute (named by the label rules).
+func resourceLabels(res pcommon.Resource, opts Options, namer *otlptranslator.LabelNamer, dst []labels.Label) []labels.Label {
+	attrs := res.Attributes()
+	if name, ok := attrs.Get(attrServiceName); ok {
+		job := name.AsString()
+		if ns, ok := attrs.Get(attrServiceNamespace); ok && ns.AsString() != "" {
+			job = ns.AsString() + "/" + job
+		}
+		dst = append(dst, labels.Label{Name: model.JobLabel, Value: job})
+	}
+	if id, ok := attrs.Get(attrServiceInstanceID); ok {
+		dst = append(dst, labels.Label{Name: model.InstanceLabel, Value: id.AsString()})
+	}
+	if opts.ResourceToLabels {
+		attrs.Range(func(k string, v pcommon.Value) bool {
+			switch k {
+			case attrServiceName, attrServiceNamespace, attrServiceInstanceID:
+				return true
+			}
+			if n, err := namer.Build(k); err == nil {
+				dst = append(dst, labels.Label{Name: n, Value: v.AsString()})
+			}
+			return true
+		})
+	}
+	return dst
+}
+
+// attributeLabels appends a data point's attributes. Prometheus data keeps its
+// label names; OTLP-native names are made valid, and attributes whose names
+// collide are joined with ";" in the order of their original keys.
+func attributeLabels(attrs pcommon.Map, prom bool, namer *otlptranslator.LabelNamer, dst []labels.Label) []labels.Label {
+	if prom {
+		attrs.Range(func(k string, v pcommon.Value) bool {
+			dst = append(dst, labels.Label{Name: k, Value: v.AsString()})
+			return true
+		})
+		return dst
+	}
+	type kv struct{ name, key, value string }
+	var kvs []kv
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		n, err := namer.Build(k)
+		if err == nil {
+			kvs = append(kvs, kv{n, k, v.AsString()})
+		}
+		return true
+	})
+	sort.Slice(kvs, func(i, j int) bool {
+		if kvs[i].name != kvs[j].name {
+			return kvs[i].name < kvs[j].name
+		}
+		return kvs[i].key < kvs[j].key
+	})
+	for i := 0; i < len(kvs); {
+		j, values := i+1, []string{kvs[i].value}
+		for ; j < len(kvs) && kvs[j].name == kvs[i].name; j++ {
+			values = append(values, kvs[j].value)
+		}
+		dst = append(dst, labels.Label{Name: kvs[i].name, Value: strings.Join(values, ";")})
+		i = j
+	}
+	return dst
+}
