@@ -121,3 +121,75 @@ func spansAndDeltas(b pmetric.ExponentialHistogramDataPointBuckets, shift int32)
 	flush()
 	return spans, deltas
 }
+
+// emitNative writes native histogram points as an ExponentialHistogram: the
+// inverse of nativeHistogram. Points it cannot carry (custom buckets, float
+// counts that are not whole numbers) are left out; the caller learns of them
+// from NativeDropped.
+func emitNative(ms pmetric.MetricSlice, m *metricAcc) {
+	out := newMetric(ms, m.meta.Family, m.meta)
+	eh := out.SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for _, p := range m.order {
+		fh := p.fh
+		if fh == nil && p.h != nil {
+			fh = p.h.ToFloat(nil)
+		}
+		if fh == nil || fh.UsesCustomBuckets() || fh.Schema < minSchema || fh.Schema > maxSchema || !wholeCounts(fh) {
+			continue
+		}
+		dp := eh.DataPoints().AppendEmpty()
+		attributes(p.ls, false, dp.Attributes())
+		setTimes(dp, p.t, p.startT)
+		dp.SetScale(fh.Schema)
+		dp.SetZeroThreshold(fh.ZeroThreshold)
+		dp.SetZeroCount(uint64(fh.ZeroCount))
+		dp.SetCount(uint64(fh.Count))
+		if value.IsStaleNaN(fh.Sum) {
+			dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+		} else {
+			dp.SetSum(fh.Sum)
+		}
+		denseBuckets(dp.Positive(), fh.PositiveSpans, fh.PositiveBuckets)
+		denseBuckets(dp.Negative(), fh.NegativeSpans, fh.NegativeBuckets)
+		addExemplars(dp.Exemplars(), p)
+	}
+}
+
+func wholeCounts(fh *histogram.FloatHistogram) bool {
+	if !exactCount(fh.Count) || !exactCount(fh.ZeroCount) {
+		return false
+	}
+	for _, bs := range [][]float64{fh.PositiveBuckets, fh.NegativeBuckets} {
+		for _, c := range bs {
+			if !exactCount(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// denseBuckets writes Prometheus spans of absolute counts as OpenTelemetry's
+// offset and dense counts; Prometheus index i is OpenTelemetry index i-1.
+func denseBuckets(dst pmetric.ExponentialHistogramDataPointBuckets, spans []histogram.Span, counts []float64) {
+	if len(counts) == 0 {
+		return
+	}
+	idx, first, ci := int32(0), true, 0
+	for _, s := range spans {
+		idx += s.Offset
+		for j := uint32(0); j < s.Length; j++ {
+			if first {
+				dst.SetOffset(idx - 1)
+				first = false
+			}
+			for int32(dst.BucketCounts().Len()) < idx-1-dst.Offset() {
+				dst.BucketCounts().Append(0)
+			}
+			dst.BucketCounts().Append(uint64(counts[ci]))
+			ci++
+			idx++
+		}
+	}
+}

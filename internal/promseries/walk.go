@@ -170,8 +170,10 @@ func (w *walker) histograms(name string, h pmetric.Histogram, prom bool) error {
 		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
 		var cum uint64
 		lower := math.Inf(-1)
-		for b := 0; b < bounds.Len() && b < counts.Len(); b++ {
-			cum += counts.At(b)
+		for b := 0; b < bounds.Len(); b++ {
+			if b < counts.Len() { // a stale point has bounds but no counts
+				cum += counts.At(b)
+			}
 			upper := bounds.At(b)
 			w.exemplars(dp.Exemplars(), upper, lower)
 			if err := w.emit(name+"_bucket", float64(cum), stale, model.BucketLabel, labels.FormatOpenMetricsFloat(upper)); err != nil {

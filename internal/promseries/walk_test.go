@@ -13,8 +13,8 @@ import (
 
 const t0 = pcommon.Timestamp(1_700_000_000_123 * 1e6) // ns; 1700000000123 ms
 
-// newMetric returns a metric in a resource of job prod/api, instance host:9100.
-func newMetric(md pmetric.Metrics, name string, promType string) pmetric.Metric {
+// testMetric returns a metric in a resource of job prod/api, instance host:9100.
+func testMetric(md pmetric.Metrics, name string, promType string) pmetric.Metric {
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("service.name", "api")
 	rm.Resource().Attributes().PutStr("service.namespace", "prod")
@@ -69,7 +69,7 @@ func TestWalk(t *testing.T) {
 	}{{
 		name: "prometheus counter keeps its exact name; job and instance from the resource",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "http_requests_total", "counter")
+			m := testMetric(md, "http_requests_total", "counter")
 			s := m.SetEmptySum()
 			s.SetIsMonotonic(true)
 			s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
@@ -84,7 +84,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "OTLP-native names follow the otlptranslator rules, colliding labels join",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "http.server.requests", "")
+			m := testMetric(md, "http.server.requests", "")
 			m.SetUnit("1")
 			s := m.SetEmptySum()
 			s.SetIsMonotonic(true)
@@ -101,7 +101,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "resource_to_telemetry_conversion adds every resource attribute",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "temperature", "")
+			m := testMetric(md, "temperature", "")
 			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
 			dp.SetTimestamp(t0)
 			dp.SetDoubleValue(21.5)
@@ -111,7 +111,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "a data-point attribute overrides the resource's job",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "up", "gauge")
+			m := testMetric(md, "up", "gauge")
 			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
 			dp.SetTimestamp(t0)
 			dp.SetDoubleValue(1)
@@ -121,7 +121,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "stale marker",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "up", "gauge")
+			m := testMetric(md, "up", "gauge")
 			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
 			dp.SetTimestamp(t0)
 			dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
@@ -130,7 +130,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "classic histogram: cumulative buckets, le formatted as Prometheus does, exemplars per bucket",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "rpc_seconds", "histogram")
+			m := testMetric(md, "rpc_seconds", "histogram")
 			h := m.SetEmptyHistogram()
 			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 			dp := h.DataPoints().AppendEmpty()
@@ -152,7 +152,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "summary",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "gc_seconds", "summary")
+			m := testMetric(md, "gc_seconds", "summary")
 			dp := m.SetEmptySummary().DataPoints().AppendEmpty()
 			dp.SetTimestamp(t0)
 			q := dp.QuantileValues().AppendEmpty()
@@ -172,7 +172,7 @@ func TestWalk(t *testing.T) {
 	}, {
 		name: "delta sums are flagged for the caller",
 		build: func(md pmetric.Metrics) {
-			m := newMetric(md, "bytes", "")
+			m := testMetric(md, "bytes", "")
 			s := m.SetEmptySum()
 			s.SetIsMonotonic(true)
 			s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
@@ -198,7 +198,7 @@ func TestWalk(t *testing.T) {
 }
 
 func expHistogram(md pmetric.Metrics, scale int32, offset int32, counts []uint64) pmetric.ExponentialHistogramDataPoint {
-	m := newMetric(md, "latency", "histogram")
+	m := testMetric(md, "latency", "histogram")
 	h := m.SetEmptyExponentialHistogram()
 	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	dp := h.DataPoints().AppendEmpty()
@@ -278,7 +278,7 @@ func TestNativeHistograms(t *testing.T) {
 
 func TestWalkStopsAtCallbackError(t *testing.T) {
 	md := pmetric.NewMetrics()
-	m := newMetric(md, "g", "gauge")
+	m := testMetric(md, "g", "gauge")
 	m.SetEmptyGauge().DataPoints().AppendEmpty()
 	m.Gauge().DataPoints().AppendEmpty()
 	calls := 0

@@ -1,0 +1,245 @@
+package promseries
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Builder turns Prometheus samples — one scrape, or one remote-write push —
+// into pdata as the package documentation describes, so that Walk gives back
+// exactly the series that went in. Add samples in any order; Metrics returns
+// the result and empties the builder.
+type Builder struct {
+	scope     string
+	meta      map[string]Metadata
+	resources map[[2]string]*resourceAcc
+	order     []*resourceAcc
+	hashBuf   []byte
+}
+
+// NewBuilder returns a builder whose metrics carry the instrumentation scope
+// name scope (the receiver's import path, say).
+func NewBuilder(scope string) *Builder {
+	b := &Builder{scope: scope}
+	b.reset()
+	return b
+}
+
+func (b *Builder) reset() {
+	b.meta = map[string]Metadata{}
+	b.resources = map[[2]string]*resourceAcc{}
+	b.order = nil
+}
+
+// SetMetadata records what is known of a family: its type, help and unit.
+// Without metadata a series is of type unknown and travels as a gauge.
+func (b *Builder) SetMetadata(family string, m Metadata) {
+	m.Family = family
+	b.meta[family] = m
+}
+
+// family resolves the family of a series name and the role of the series in
+// it: "" for a plain series, or "_bucket", "_sum", "_count", "quantile".
+func (b *Builder) family(name string, ls labels.Labels) (Metadata, string) {
+	if m, ok := b.meta[name]; ok {
+		if m.Type == model.MetricTypeSummary && ls.Has(model.QuantileLabel) {
+			return m, "quantile"
+		}
+		if m.Type != model.MetricTypeHistogram && m.Type != model.MetricTypeSummary {
+			return m, ""
+		}
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count", "_total"} {
+		base, ok := strings.CutSuffix(name, suffix)
+		if !ok {
+			continue
+		}
+		m, ok := b.meta[base]
+		if !ok {
+			continue
+		}
+		switch {
+		case m.Type == model.MetricTypeHistogram && suffix != "_total":
+			if suffix == "_bucket" && !ls.Has(model.BucketLabel) {
+				break
+			}
+			return m, suffix
+		case m.Type == model.MetricTypeSummary && (suffix == "_sum" || suffix == "_count"):
+			return m, suffix
+		case m.Type == model.MetricTypeCounter && suffix == "_total":
+			m.Family = name // an OpenMetrics counter family: the series keeps its _total name
+			return m, ""
+		}
+	}
+	if m, ok := b.meta[name]; ok {
+		return m, "" // e.g. a histogram family's own name on a plain series
+	}
+	return Metadata{Family: name, Type: model.MetricTypeUnknown}, ""
+}
+
+// Add records a float sample (v may be StaleNaN) of the series ls at time t
+// (ms); startT is its created timestamp in ms, 0 when unknown.
+func (b *Builder) Add(ls labels.Labels, t int64, v float64, startT int64) {
+	name := ls.Get(model.MetricNameLabel)
+	meta, role := b.family(name, ls)
+	p := b.point(ls, meta, role != "", t)
+	p.raw = append(p.raw, rawSample{name: name, ls: ls, t: t, v: v, startT: startT})
+	if startT != 0 {
+		p.startT = startT
+	}
+	switch role {
+	case "":
+		p.v, p.set = v, true
+	case "_bucket":
+		p.buckets = append(p.buckets, bucket{le: ls.Get(model.BucketLabel), v: v})
+	case "quantile":
+		p.buckets = append(p.buckets, bucket{le: ls.Get(model.QuantileLabel), v: v})
+	case "_sum":
+		p.sum, p.hasSum = v, true
+	case "_count":
+		p.count, p.hasCount = v, true
+	}
+}
+
+// AddHistogram records a native histogram sample (integer or float, one of
+// h and fh set) of the series ls at time t.
+func (b *Builder) AddHistogram(ls labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram, startT int64) {
+	name := ls.Get(model.MetricNameLabel)
+	meta, _ := b.family(name, ls)
+	p := b.point(ls, meta, false, t)
+	p.native, p.h, p.fh = true, h, fh
+	if startT != 0 {
+		p.startT = startT
+	}
+}
+
+// AddExemplar attaches an exemplar to the point of series ls at time t, if
+// that point was added.
+func (b *Builder) AddExemplar(ls labels.Labels, t int64, e exemplar.Exemplar) {
+	name := ls.Get(model.MetricNameLabel)
+	meta, role := b.family(name, ls)
+	p := b.point(ls, meta, role != "", t)
+	p.exemplars = append(p.exemplars, e)
+}
+
+type resourceAcc struct {
+	job, instance   string
+	hasJob, hasInst bool
+	metrics         map[string]*metricAcc
+	order           []*metricAcc
+}
+
+type metricAcc struct {
+	meta    Metadata
+	grouped bool // its series are the buckets/quantiles, sum and count of points
+	points  map[pointKey]*pointAcc
+	order   []*pointAcc
+}
+
+type pointKey struct {
+	hash uint64
+	t    int64
+}
+
+type bucket struct {
+	le string // or the quantile
+	v  float64
+}
+
+type rawSample struct {
+	name      string
+	ls        labels.Labels
+	t, startT int64
+	v         float64
+}
+
+// pointAcc gathers one data point: a plain sample, the series of one classic
+// histogram or summary at one time, or one native histogram.
+type pointAcc struct {
+	ls         labels.Labels // of the first series seen; attributes come from it
+	t, startT  int64
+	v          float64
+	set        bool
+	buckets    []bucket
+	sum, count float64
+	hasSum     bool
+	hasCount   bool
+	native     bool
+	h          *histogram.Histogram
+	fh         *histogram.FloatHistogram
+	exemplars  []exemplar.Exemplar
+	raw        []rawSample
+}
+
+// point finds or creates the data point a series sample belongs to. Series
+// of one histogram or summary point share everything but name, le and quantile.
+func (b *Builder) point(ls labels.Labels, meta Metadata, grouped bool, t int64) *pointAcc {
+	job, hasJob := get(ls, model.JobLabel)
+	inst, hasInst := get(ls, model.InstanceLabel)
+	rk := [2]string{job + "\xff" + strconv.FormatBool(hasJob), inst + "\xff" + strconv.FormatBool(hasInst)}
+	r, ok := b.resources[rk]
+	if !ok {
+		r = &resourceAcc{job: job, instance: inst, hasJob: hasJob, hasInst: hasInst, metrics: map[string]*metricAcc{}}
+		b.resources[rk] = r
+		b.order = append(b.order, r)
+	}
+	mkey := meta.Family
+	if !grouped {
+		mkey = ls.Get(model.MetricNameLabel)
+	}
+	m, ok := r.metrics[mkey]
+	if !ok {
+		m = &metricAcc{meta: meta, grouped: grouped, points: map[pointKey]*pointAcc{}}
+		if !grouped {
+			m.meta.Family = mkey
+		}
+		r.metrics[mkey] = m
+		r.order = append(r.order, m)
+	}
+	var h uint64
+	if grouped {
+		h, b.hashBuf = ls.HashWithoutLabels(b.hashBuf, model.JobLabel, model.InstanceLabel, model.BucketLabel, model.QuantileLabel)
+	} else {
+		h, b.hashBuf = ls.HashWithoutLabels(b.hashBuf, model.JobLabel, model.InstanceLabel)
+	}
+	k := pointKey{h, t}
+	p, ok := m.points[k]
+	if !ok {
+		p = &pointAcc{ls: ls, t: t}
+		m.points[k] = p
+		m.order = append(m.order, p)
+	}
+	return p
+}
+
+func get(ls labels.Labels, name string) (string, bool) {
+	v := ls.Get(name)
+	return v, v != "" || ls.Has(name)
+}
+
+func isStale(v float64) bool { return value.IsStaleNaN(v) }
+
+func nanos(ms int64) pcommon.Timestamp { return pcommon.Timestamp(ms * 1e6) }
+
+// attributes copies a point's labels but name, job and instance (and le and
+// quantile, which the shape of a histogram or summary point carries).
+func attributes(ls labels.Labels, grouped bool, dst pcommon.Map) {
+	ls.Range(func(l labels.Label) {
+		switch l.Name {
+		case model.MetricNameLabel, model.JobLabel, model.InstanceLabel:
+			return
+		case model.BucketLabel, model.QuantileLabel:
+			if grouped {
+				return
+			}
+		}
+		dst.PutStr(l.Name, l.Value)
+	})
+}
