@@ -1,0 +1,85 @@
+package prometheusreceiver
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// loadConfig reads one receiver entry of testdata/config.yaml the way the
+// collector does: unmarshal, then validate.
+func loadConfig(t *testing.T, id string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := cm.Sub(component.MustNewIDWithName("prometheus", strings.TrimPrefix(id, "prometheus/")).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestConfigValid(t *testing.T) {
+	cfg, err := loadConfig(t, "prometheus/valid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := cfg.PrometheusConfig.Prometheus()
+	if got := time.Duration(pc.GlobalConfig.ScrapeInterval); got != 30*time.Second {
+		t.Errorf("global scrape_interval = %s, want 30s", got)
+	}
+	sc := pc.ScrapeConfigs[0]
+	// Prometheus' loader filled the defaults from global.
+	if sc.JobName != "node" || time.Duration(sc.ScrapeInterval) != 30*time.Second || sc.MetricsPath != "/metrics" {
+		t.Errorf("scrape config = %s interval %s path %s", sc.JobName, time.Duration(sc.ScrapeInterval), sc.MetricsPath)
+	}
+	if len(sc.RelabelConfigs) != 1 || sc.RelabelConfigs[0].TargetLabel != "host" || sc.RelabelConfigs[0].Replacement != "$1" {
+		t.Errorf("relabel configs = %+v", sc.RelabelConfigs)
+	}
+	if cfg.Shard != (ShardConfig{Count: 3, Index: 2}) {
+		t.Errorf("shard = %+v", cfg.Shard)
+	}
+}
+
+// Every config a user can get wrong fails with a message naming what to fix.
+func TestConfigErrors(t *testing.T) {
+	cases := map[string][]string{
+		"prometheus/rule_files":      {`"rule_files" is not taken by the prometheus receiver`, "does not evaluate rules"},
+		"prometheus/remote_write":    {`"remote_write" is not taken`, "use the remote_write exporter"},
+		"prometheus/external_labels": {`"global::external_labels" is not taken`, "set external_labels on the remote_write exporter"},
+		"prometheus/bad_regex":       {"Prometheus config", "error parsing regexp", "node_(cpu"},
+		"prometheus/misspelt":        {"Prometheus config", "field scrape_intervall not found"},
+		"prometheus/empty":           {"no scrape_configs and no scrape_config_files"},
+		"prometheus/bad_shard":       {"shard::index must be in [0, shard::count-1] = [0, 2], got 3"},
+	}
+	for id, wants := range cases {
+		t.Run(id, func(t *testing.T) {
+			_, err := loadConfig(t, id)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigMissing(t *testing.T) {
+	if err := confmap.Validate(createDefaultConfig()); err == nil || !strings.Contains(err.Error(), "config::scrape_configs") {
+		t.Fatalf("empty config: %v", err)
+	}
+}

@@ -1,0 +1,125 @@
+package prometheusreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/scrape"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
+
+	// Every service discovery mechanism Prometheus ships registers itself.
+	_ "github.com/prometheus/prometheus/discovery/install"
+)
+
+// scrapeReceiver runs Prometheus' own discovery and scrape managers, with an
+// appender that hands each scrape to the pipeline.
+type scrapeReceiver struct {
+	cfg    *Config
+	set    receiver.Settings
+	next   consumer.Metrics
+	logger *slog.Logger
+
+	cancel    context.CancelFunc
+	discovery *discovery.Manager
+	scrape    *scrape.Manager
+	wg        sync.WaitGroup
+}
+
+func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *scrapeReceiver {
+	return &scrapeReceiver{cfg: cfg, set: set, next: next, logger: newSlogger(set.Logger)}
+}
+
+func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
+	pc := r.cfg.PrometheusConfig.Prometheus()
+	scfgs, err := pc.GetScrapeConfigs()
+	if err != nil {
+		return fmt.Errorf("loading scrape configs: %w", err)
+	}
+	applyShard(scfgs, r.cfg.Shard)
+
+	// Prometheus' libraries register their own metrics; a private registry
+	// per receiver keeps two receivers from colliding.
+	reg := prometheus.NewRegistry()
+	sdMetrics, err := discovery.CreateAndRegisterSDMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("service discovery metrics: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.discovery = discovery.NewManager(ctx, r.logger, reg, sdMetrics)
+	if r.discovery == nil {
+		cancel()
+		return errors.New("creating the discovery manager failed")
+	}
+	sdConfigs := make(map[string]discovery.Configs, len(scfgs))
+	for _, sc := range scfgs {
+		sdConfigs[sc.JobName] = sc.ServiceDiscoveryConfigs
+	}
+	if err := r.discovery.ApplyConfig(sdConfigs); err != nil {
+		cancel()
+		return fmt.Errorf("applying service discovery configs: %w", err)
+	}
+
+	opts := &scrape.Options{
+		// Targets are picked up at once rather than after the default 5 s.
+		DiscoveryReloadInterval:  model.Duration(time.Second),
+		DiscoveryReloadOnStartup: true,
+		// Created timestamps become start times, as the issue and OpenMetrics want.
+		ParseST: true,
+	}
+	app := &appendable{next: r.next, scope: metadata.ScopeName}
+	r.scrape, err = scrape.NewManager(opts, r.logger, nil, nil, app, reg)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("creating the scrape manager: %w", err)
+	}
+	// ApplyConfig takes the whole config; hand it the scrape configs with
+	// our shard rules appended.
+	applied := *pc
+	applied.ScrapeConfigs, applied.ScrapeConfigFiles = scfgs, nil
+	if err := r.scrape.ApplyConfig(&applied); err != nil {
+		cancel()
+		return fmt.Errorf("applying scrape configs: %w", err)
+	}
+	r.wg.Add(3)
+	go func() {
+		defer r.wg.Done()
+		r.watchHealth(ctx, time.Second)
+	}()
+	go func() {
+		defer r.wg.Done()
+		if err := r.discovery.Run(); err != nil && !errors.Is(err, context.Canceled) {
+			r.set.Logger.Error("service discovery stopped")
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		if err := r.scrape.Run(r.discovery.SyncCh()); err != nil {
+			r.set.Logger.Error("scrape manager stopped")
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops scraping; the scrape manager writes stale markers for its
+// targets on the way out, as Prometheus does.
+func (r *scrapeReceiver) Shutdown(context.Context) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.scrape.Stop()
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}

@@ -1,0 +1,57 @@
+package prometheusreceiver
+
+import (
+	"context"
+	"log/slog"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// zapHandler sends the Prometheus libraries' slog records to the collector's
+// zap logger, so they carry the component id like every other log line.
+type zapHandler struct {
+	logger *zap.Logger
+}
+
+func newSlogger(logger *zap.Logger) *slog.Logger { return slog.New(zapHandler{logger: logger}) }
+
+func zapLevel(l slog.Level) zapcore.Level {
+	switch {
+	case l >= slog.LevelError:
+		return zapcore.ErrorLevel
+	case l >= slog.LevelWarn:
+		return zapcore.WarnLevel
+	case l >= slog.LevelInfo:
+		return zapcore.InfoLevel
+	}
+	return zapcore.DebugLevel
+}
+
+func (h zapHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return h.logger.Core().Enabled(zapLevel(l))
+}
+
+func (h zapHandler) Handle(_ context.Context, r slog.Record) error {
+	fields := make([]zap.Field, 0, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool {
+		fields = append(fields, zap.Any(a.Key, a.Value.Any()))
+		return true
+	})
+	if ce := h.logger.Check(zapLevel(r.Level), r.Message); ce != nil {
+		ce.Write(fields...)
+	}
+	return nil
+}
+
+func (h zapHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	fields := make([]zap.Field, 0, len(attrs))
+	for _, a := range attrs {
+		fields = append(fields, zap.Any(a.Key, a.Value.Any()))
+	}
+	return zapHandler{logger: h.logger.With(fields...)}
+}
+
+func (h zapHandler) WithGroup(name string) slog.Handler {
+	return zapHandler{logger: h.logger.With(zap.Namespace(name))}
+}

@@ -1,0 +1,61 @@
+package prometheusreceiver
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/prometheus/scrape"
+	"go.uber.org/zap"
+)
+
+// healthWatch logs a target's health when it changes — once when it goes
+// down (with the URL and Prometheus' error), once when it comes back — so a
+// failing target is visible without a log line per scrape.
+type healthWatch struct {
+	logger *zap.Logger
+	last   map[string]scrape.TargetHealth
+}
+
+func (h *healthWatch) check(active map[string][]*scrape.Target) {
+	seen := make(map[string]bool, len(h.last))
+	for job, targets := range active {
+		for _, t := range targets {
+			url := t.URL().String()
+			seen[url] = true
+			health := t.Health()
+			if health == scrape.HealthUnknown || h.last[url] == health {
+				continue
+			}
+			if health == scrape.HealthBad {
+				errText := ""
+				if err := t.LastError(); err != nil {
+					errText = err.Error()
+				}
+				h.logger.Warn("scrape target down", zap.String("target", url), zap.String("job", job), zap.String("error", errText))
+			} else if h.last[url] == scrape.HealthBad {
+				h.logger.Info("scrape target up again", zap.String("target", url), zap.String("job", job))
+			}
+			h.last[url] = health
+		}
+	}
+	for url := range h.last {
+		if !seen[url] {
+			delete(h.last, url) // gone from discovery: forget it
+		}
+	}
+}
+
+// watchHealth checks every interval until ctx ends.
+func (r *scrapeReceiver) watchHealth(ctx context.Context, every time.Duration) {
+	h := &healthWatch{logger: r.set.Logger, last: map[string]scrape.TargetHealth{}}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			h.check(r.scrape.TargetsActive())
+		}
+	}
+}
