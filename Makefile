@@ -34,7 +34,7 @@ build: generate
 ## check-generate: fail when the committed distribution differs from what ocb generates
 check-generate: generate
 	@if ! git diff --quiet -- $(DIST) || [ -n "$$(git ls-files --others --exclude-standard -- $(DIST))" ]; then \
-		git status --short -- $(DIST); git diff -- $(DIST) | head -50; \
+		git status --short -- $(DIST); git --no-pager diff --stat -- $(DIST) || true; \
 		echo "check-generate: $(DIST) differs from what builder-config.yaml generates; run 'make generate' and commit"; \
 		exit 1; \
 	fi

@@ -31,6 +31,8 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver"
 )
 
 // Module versions, as written in builder-config.yaml.
@@ -38,6 +40,9 @@ const (
 	coreVersion    = "v0.160.0"
 	stableVersion  = "v1.66.0"
 	contribVersion = "v0.160.0"
+
+	// sluice is this repository's own module, replaced by the local tree.
+	sluice = "github.com/sluicehq/sluice v0.0.0"
 
 	core    = "go.opentelemetry.io/collector/"
 	contrib = "github.com/open-telemetry/opentelemetry-collector-contrib/"
@@ -53,6 +58,7 @@ type entry[F component.Factory] struct {
 func receivers() []entry[receiver.Factory] {
 	return []entry[receiver.Factory]{
 		{core + "receiver/otlpreceiver " + coreVersion, otlpreceiver.NewFactory()},
+		{sluice, prometheusreceiver.NewFactory()},
 	}
 }
 
