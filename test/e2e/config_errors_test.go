@@ -36,7 +36,7 @@ service:
     protocols: {http: {endpoint: "127.0.0.1:0"}}
   prometheuss:
 ` + pipeline,
-			want: []string{`'receivers' unknown type: "prometheuss"`, `valid values: [otlp]`},
+			want: []string{`'receivers' unknown type: "prometheuss"`, `valid values: [otlp prometheus]`},
 		},
 		{
 			name: "misspelt key names the component and the key",
