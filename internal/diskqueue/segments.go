@@ -1,0 +1,174 @@
+package diskqueue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+const segSuffix = ".seg"
+
+// segment is one file of the stream, holding offsets [base, base+size).
+type segment struct {
+	base, size int64
+}
+
+func (s segment) end() int64 { return s.base + s.size }
+
+func segPath(dir string, base int64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, segSuffix))
+}
+
+// listSegments returns the segment files of dir in stream order.
+func listSegments(dir string) ([]segment, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, segSuffix) {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, segSuffix), 10, 64)
+		if err != nil {
+			continue // not ours
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, segment{base: base, size: info.Size()})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].base < segs[j].base })
+	return segs, nil
+}
+
+// repairTail finds the end of the last whole, intact record of a segment
+// file and cuts the file there: a crash can leave half a record behind.
+// It returns the new size and how many bytes were cut.
+func repairTail(path string) (size, cut int64, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	good := int64(0)
+	hdr := make([]byte, headerSize)
+	var payload []byte
+	for {
+		if _, err := f.ReadAt(hdr, good); err != nil {
+			break // EOF inside or at a header
+		}
+		n, crc, _, err := decodeHeader(hdr)
+		if err != nil || good+headerSize+int64(n) > info.Size() {
+			break
+		}
+		if cap(payload) < n {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := f.ReadAt(payload, good+headerSize); err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, err
+		}
+		if checkRecord(hdr, crc, payload) != nil {
+			break
+		}
+		good += headerSize + int64(n)
+	}
+	if good < info.Size() {
+		if err := f.Truncate(good); err != nil {
+			return 0, 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return good, info.Size() - good, nil
+}
+
+// countRecords walks the headers from offset off of a segment to its end and
+// counts the records (without reading payloads).
+func countRecords(dir string, s segment, off int64) (int64, error) {
+	f, err := os.Open(segPath(dir, s.base))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	hdr := make([]byte, headerSize)
+	var n int64
+	for pos := off - s.base; pos < s.size; {
+		if _, err := f.ReadAt(hdr, pos); err != nil {
+			return n, nil
+		}
+		l, _, _, err := decodeHeader(hdr)
+		if err != nil {
+			return n, nil
+		}
+		pos += headerSize + int64(l)
+		n++
+	}
+	return n, nil
+}
+
+// The checkpoint file holds two slots, written alternately, so a write cut
+// short spoils only one: [seq u64][offset u64][crc32c u32].
+const (
+	ckptName = "checkpoint"
+	slotSize = 20
+)
+
+type checkpoint struct {
+	f   *os.File
+	seq uint64
+}
+
+func openCheckpoint(dir string) (*checkpoint, int64, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ckptName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	c := &checkpoint{f: f}
+	var off int64
+	buf := make([]byte, slotSize)
+	for slot := int64(0); slot < 2; slot++ {
+		if _, err := f.ReadAt(buf, slot*slotSize); err != nil {
+			continue
+		}
+		if crc32.Checksum(buf[:16], castagnoli) != binary.LittleEndian.Uint32(buf[16:20]) {
+			continue // torn or never written
+		}
+		if seq := binary.LittleEndian.Uint64(buf[0:8]); seq >= c.seq {
+			c.seq, off = seq, int64(binary.LittleEndian.Uint64(buf[8:16]))
+		}
+	}
+	return c, off, nil
+}
+
+// write records offset in the slot after the current one.
+func (c *checkpoint) write(off int64, sync bool) error {
+	c.seq++
+	var buf [slotSize]byte
+	binary.LittleEndian.PutUint64(buf[0:8], c.seq)
+	binary.LittleEndian.PutUint64(buf[8:16], uint64(off))
+	binary.LittleEndian.PutUint32(buf[16:20], crc32.Checksum(buf[:16], castagnoli))
+	if _, err := c.f.WriteAt(buf[:], int64(c.seq%2)*slotSize); err != nil {
+		return err
+	}
+	if sync {
+		return c.f.Sync()
+	}
+	return nil
+}
