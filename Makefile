@@ -9,13 +9,15 @@ OCB         := $(BIN)/builder
 SLUICE      := $(BIN)/sluice
 DIST        := distributions/sluice
 IMAGE       ?= sluice:dev
-GO_PKGS      = $(shell go list ./... | grep -v /test/e2e)
+# Unit tests: everything but the whole-binary tests and bench/systems, which
+# needs the reference systems installed (make bench-check runs it).
+GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 # Prints how long a stage took: $(call timed,name,command); the summary at the
 # end of `make test` lists every stage of the run.
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit validate-configs e2e docker docker-image bench lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit validate-configs e2e docker docker-image bench bench-full bench-check lint clean
 
 all: build
 
@@ -87,8 +89,19 @@ docker-image:
 	cp /etc/ssl/certs/ca-certificates.crt $(BIN)/ca-certificates.crt
 	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .
 
+## bench: W1 and F1 on every system (installs the references; as root)
 bench:
-	@echo "make bench: the benchmark harness (bench/, issue 3) is not built yet"; exit 1
+	bench/reference/install
+	go run ./bench/cmd/bench -profile quick -scenarios W1,F1
+
+## bench-full: W1, W2, F1 and F2 at full length
+bench-full:
+	bench/reference/install
+	go run ./bench/cmd/bench -profile full -scenarios W1,W2,F1,F2
+
+## bench-check: the references start and deliver (after bench/reference/install)
+bench-check:
+	go test -count=1 -v ./bench/systems/
 
 lint: vet
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
