@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit validate-configs e2e docker docker-image bench bench-full bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit validate-configs e2e docker docker-image bench bench-full bench-scrape bench-check lint clean
 
 all: build
 
@@ -98,6 +98,11 @@ bench:
 bench-full:
 	bench/reference/install
 	go run ./bench/cmd/bench -profile full -scenarios W1,W2,F1,F2
+
+## bench-scrape: Sluice's prometheus receiver beside contrib's, scraping only (W1 load)
+bench-scrape: build
+	bench/reference/install
+	go run ./bench/cmd/bench -profile quick -scenarios W1 -scrape-only -readme ""
 
 ## bench-check: the references start and deliver (after bench/reference/install)
 bench-check:

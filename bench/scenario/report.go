@@ -111,3 +111,30 @@ func UpdateReadme(path, header, command string, tables []string) error {
 		readmeStart, header, command, strings.Join(tables, "\n"), readmeEnd)
 	return os.WriteFile(path, []byte(s[:i]+block+s[j+len(readmeEnd):]), 0o644)
 }
+
+// ScrapeTable renders the scrape-only comparison, with Sluice's receiver
+// over the contrib one.
+func ScrapeTable(w Workload, results []ScrapeResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s — scrape only (receiver -> debug exporter)\n\n", w)
+	b.WriteString("| receiver | samples scraped/s | CPU s per M samples scraped | peak RSS MiB | RSS bytes per active series |\n|---|---:|---:|---:|---:|\n")
+	var sl, ref *ScrapeResult
+	for i, r := range results {
+		if r.Err != nil {
+			fmt.Fprintf(&b, "| %s | not run: %s | | | |\n", r.System, oneLine(r.Err.Error()))
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.0f |\n", r.System, r.SamplesPerSec, r.CPUPerMillion, float64(r.PeakRSS)/(1<<20), r.RSSPerSeries)
+		switch r.System {
+		case "sluice-receiver":
+			sl = &results[i]
+		case "contrib-receiver":
+			ref = &results[i]
+		}
+	}
+	if sl != nil && ref != nil {
+		fmt.Fprintf(&b, "\nSluice's receiver ÷ contrib's: CPU per sample %s, RSS per series %s.\n",
+			ratio(sl.CPUPerMillion, ref.CPUPerMillion), ratio(sl.RSSPerSeries, ref.RSSPerSeries))
+	}
+	return b.String()
+}

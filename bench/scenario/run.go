@@ -78,13 +78,75 @@ func (m *meter) totals() (float64, int64) {
 	return m.carriedCPU + m.last.cpuSeconds, m.carriedIO + m.last.writeBytes
 }
 
+// session is one system running on one workload's load generator, sampled
+// from /proc every second.
+type session struct {
+	ctx  context.Context
+	sys  systems.System
+	lg   Loadgen
+	spec systems.Spec
+	proc *systems.Process
+	m    *meter
+	tick *time.Ticker
+}
+
+// startSession starts a fresh load generator and the system, pointed at
+// remoteWriteURL. close stops both and removes the state directory.
+func startSession(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, remoteWriteURL string) (*session, func(), error) {
+	if err := sys.Available(); err != nil {
+		return nil, nil, err
+	}
+	lg, err := startLoadgen(w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loadgen: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "sluice-bench-"+sys.Name()+"-")
+	if err != nil {
+		lg.Stop()
+		return nil, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		lg.Stop()
+		return nil, nil, err
+	}
+	s := &session{ctx: ctx, sys: sys, lg: lg, m: &meter{}, tick: time.NewTicker(time.Second),
+		spec: systems.Spec{Targets: lg.Addrs(), Interval: w.Interval, RemoteWriteURL: remoteWriteURL, Dir: dir, Port: port}}
+	if s.proc, err = sys.Start(s.spec); err != nil {
+		lg.Stop()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return s, func() {
+		s.tick.Stop()
+		lg.Stop()
+		_ = s.proc.Stop(30 * time.Second)
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// wait samples the process every second until the deadline, or until each
+// (called every second) says it is done.
+func (s *session) wait(until time.Time, each func(now time.Time) (done bool)) error {
+	for {
+		s.m.sample(s.proc.Pid())
+		if each != nil && each(time.Now()) {
+			return nil
+		}
+		if !time.Now().Before(until) {
+			return nil
+		}
+		select {
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case <-s.tick.C:
+		}
+	}
+}
+
 // Run puts one system through one workload and measures it. logf reports progress.
 func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, logf func(string, ...any)) (res Result) {
 	res = Result{System: sys.Name(), DrainSeconds: -1}
-	if err := sys.Available(); err != nil {
-		res.Err = err
-		return res
-	}
 	sk := sink.New()
 	sinkAddr, stopSink, err := sk.Start("127.0.0.1:0")
 	if err != nil {
@@ -92,64 +154,19 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 		return res
 	}
 	defer stopSink()
-	lg, err := startLoadgen(w)
-	if err != nil {
-		res.Err = fmt.Errorf("loadgen: %w", err)
-		return res
-	}
-	lgStopped := false
-	defer func() {
-		if !lgStopped {
-			lg.Stop()
-		}
-	}()
-	dir, err := os.MkdirTemp("", "sluice-bench-"+sys.Name()+"-")
+	s, closeSession, err := startSession(ctx, w, sys, startLoadgen, "http://"+sinkAddr+"/api/v1/write")
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	defer os.RemoveAll(dir)
-	port, err := freePort()
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	spec := systems.Spec{Targets: lg.Addrs(), Interval: w.Interval, RemoteWriteURL: "http://" + sinkAddr + "/api/v1/write", Dir: dir, Port: port}
-	proc, err := sys.Start(spec)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer func() { _ = proc.Stop(30 * time.Second) }()
-
-	m := &meter{}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	// wait samples the process every second until the deadline, or until
-	// each (called every second) says it is done.
-	wait := func(until time.Time, each func(now time.Time) (done bool)) error {
-		for {
-			m.sample(proc.Pid())
-			if each != nil && each(time.Now()) {
-				return nil
-			}
-			if !time.Now().Before(until) {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
-			}
-		}
-	}
+	defer closeSession()
 
 	logf("%s %s: warm-up %s", w.Name, sys.Name(), w.Warmup)
-	if err := wait(time.Now().Add(w.Warmup), nil); err != nil {
+	if err := s.wait(time.Now().Add(w.Warmup), nil); err != nil {
 		res.Err = err
 		return res
 	}
-	cpu0, io0 := m.totals()
+	cpu0, io0 := s.m.totals()
 	samples0 := sk.Stats().RemoteWrite.Samples
 	start := time.Now()
 	if w.Outage > 0 {
@@ -161,22 +178,22 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 	}
 	round := int64(w.Series())
 	outageEnd := start.Add(w.Outage)
-	err = wait(start.Add(w.Measure), func(now time.Time) bool {
+	err = s.wait(start.Add(w.Measure), func(now time.Time) bool {
 		if w.KillInOutage && res.Restarts == 0 && now.After(start.Add(w.Outage/2)) {
-			logf("%s %s: kill -9 pid %d, restart", w.Name, sys.Name(), proc.Pid())
-			m.sample(proc.Pid())
-			_ = proc.Kill()
-			m.retire()
+			logf("%s %s: kill -9 pid %d, restart", w.Name, sys.Name(), s.proc.Pid())
+			s.m.sample(s.proc.Pid())
+			_ = s.proc.Kill()
+			s.m.retire()
 			res.Restarts++
-			next, err := sys.Start(spec)
+			next, err := sys.Start(s.spec)
 			if err != nil {
 				res.Err = fmt.Errorf("restart after kill -9: %w", err)
 				return true
 			}
-			proc = next
+			s.proc = next
 		}
 		if w.Outage > 0 && !res.Drained && now.After(outageEnd) {
-			if deficit := lg.SamplesServed() - int64(sk.Distinct(Prefix)); deficit <= 2*round {
+			if deficit := s.lg.SamplesServed() - int64(sk.Distinct(Prefix)); deficit <= 2*round {
 				res.Drained, res.DrainSeconds = true, now.Sub(outageEnd).Seconds()
 			}
 		}
@@ -190,17 +207,16 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 		return res
 	}
 	window := time.Since(start)
-	cpu1, io1 := m.totals()
+	cpu1, io1 := s.m.totals()
 	delivered := float64(sk.Stats().RemoteWrite.Samples - samples0)
 
 	// Stop serving, then let delivery settle: until nothing new arrived for
 	// three intervals, or the drain time is up.
-	lg.Stop()
-	lgStopped = true
-	res.Served = lg.SamplesServed()
+	s.lg.Stop()
+	res.Served = s.lg.SamplesServed()
 	logf("%s %s: window done, waiting up to %s for delivery to settle", w.Name, sys.Name(), w.Drain)
 	last, stableSince := -1, time.Now()
-	_ = wait(time.Now().Add(w.Drain), func(now time.Time) bool {
+	_ = s.wait(time.Now().Add(w.Drain), func(now time.Time) bool {
 		if d := sk.Distinct(Prefix); d != last {
 			last, stableSince = d, now
 		}
@@ -209,11 +225,57 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 	st := sk.Stats().RemoteWrite
 	res.Received = int64(sk.Distinct(Prefix))
 	res.Duplicates, res.OutOfOrder = st.Duplicates, st.OutOfOrder
-	res.PeakRSS = m.peakRSS
+	res.PeakRSS = s.m.peakRSS
 	if delivered > 0 {
 		res.SamplesPerSec = delivered / window.Seconds()
 		res.CPUPerMillion = (cpu1 - cpu0) / (delivered / 1e6)
 		res.DiskPerMillion = float64(io1-io0) / (delivered / 1e6)
+	}
+	return res
+}
+
+// ScrapeResult is a scrape receiver's figures on one workload.
+type ScrapeResult struct {
+	System        string
+	Err           error
+	SamplesPerSec float64 // samples served to it per second of the window
+	CPUPerMillion float64 // CPU seconds per million samples scraped
+	PeakRSS       int64
+	RSSPerSeries  float64 // peak RSS / active series
+}
+
+// RunScrapeOnly measures a system that only scrapes (bench/systems.ScrapeOnly):
+// CPU per sample scraped and memory per active series over the window.
+func RunScrapeOnly(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, logf func(string, ...any)) ScrapeResult {
+	res := ScrapeResult{System: sys.Name()}
+	s, closeSession, err := startSession(ctx, w, sys, startLoadgen, "")
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer closeSession()
+	logf("%s %s (scrape only): warm-up %s, window %s", w.Name, sys.Name(), w.Warmup, w.Measure)
+	if err := s.wait(time.Now().Add(w.Warmup), nil); err != nil {
+		res.Err = err
+		return res
+	}
+	cpu0, _ := s.m.totals()
+	served0, start := s.lg.SamplesServed(), time.Now()
+	if err := s.wait(start.Add(w.Measure), nil); err != nil {
+		res.Err = err
+		return res
+	}
+	cpu1, _ := s.m.totals()
+	scraped := float64(s.lg.SamplesServed() - served0)
+	if s.proc.Exited() {
+		res.Err = fmt.Errorf("exited during the window: %s", oneLine(s.proc.LogTail(300)))
+		return res
+	}
+	res.PeakRSS = s.m.peakRSS
+	res.RSSPerSeries = float64(res.PeakRSS) / float64(w.Series())
+	if scraped > 0 {
+		res.SamplesPerSec = scraped / time.Since(start).Seconds()
+		res.CPUPerMillion = (cpu1 - cpu0) / (scraped / 1e6)
 	}
 	return res
 }

@@ -225,8 +225,12 @@ func labelKey(pairs []string) string {
 func (s *Sink) recordSample(ser *series, t int64, v float64) {
 	s.stats.RemoteWrite.Samples++
 	if value.IsStaleNaN(v) {
+		// A stale marker says a series ended; it is not a served sample, so
+		// it is counted but not filed with the series' points.
 		s.stats.RemoteWrite.StaleMarkers++
-	} else if math.IsNaN(v) {
+		return
+	}
+	if math.IsNaN(v) {
 		s.stats.RemoteWrite.NaN++
 	}
 	s.file(&ser.samples, Point{T: t, V: v})

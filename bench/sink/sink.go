@@ -163,7 +163,8 @@ func (s *Sink) Samples(labels string) []Point {
 
 // Distinct counts the distinct (series, timestamp) points received, float
 // samples and histograms, of the series whose metric name starts with prefix:
-// what arrived at least once, whatever the duplicates.
+// what arrived at least once, whatever the duplicates. Stale markers are not
+// points: they are counted in Stats only.
 func (s *Sink) Distinct(prefix string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -30,6 +30,7 @@ func main() {
 	only := flag.String("systems", "", "comma-separated system names to run (default: all)")
 	results := flag.String("results", "bench/RESULTS.md", "file to append the run to (empty: none)")
 	readme := flag.String("readme", "README.md", "file whose bench block gets the latest tables (empty: none)")
+	scrapeOnly := flag.Bool("scrape-only", false, "compare the prometheus receivers alone (Sluice's and contrib's, into the debug exporter) on the scenarios' load")
 	flag.Parse()
 
 	workloads := scenario.Quick()
@@ -47,6 +48,9 @@ func main() {
 		run = append(run, w)
 	}
 	all := systems.All()
+	if *scrapeOnly {
+		all = systems.ScrapeOnly()
+	}
 	var picked []systems.System
 	for _, s := range all {
 		if *only == "" || contains(strings.Split(*only, ","), s.Name()) {
@@ -68,6 +72,20 @@ func main() {
 	}
 	var tables []string
 	for _, w := range run {
+		if *scrapeOnly {
+			var rs []scenario.ScrapeResult
+			for _, sys := range picked {
+				rs = append(rs, scenario.RunScrapeOnly(ctx, w, sys, startLoadgen, logf))
+				if ctx.Err() != nil {
+					fail("interrupted")
+				}
+			}
+			t := scenario.ScrapeTable(w, rs)
+			fmt.Println()
+			fmt.Println(t)
+			tables = append(tables, t)
+			continue
+		}
 		var rs []scenario.Result
 		for _, sys := range picked {
 			r := scenario.Run(ctx, w, sys, startLoadgen, logf)
