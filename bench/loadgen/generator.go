@@ -42,13 +42,13 @@ type Config struct {
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Targets < 1 {
-		errs = append(errs, fmt.Errorf("targets must be >= 1, got %d", c.Targets))
+		errs = append(errs, fmt.Errorf("targets (-targets) must be >= 1, got %d", c.Targets))
 	}
 	if c.SeriesPerTarget < 100 {
-		errs = append(errs, fmt.Errorf("series per target must be >= 100, got %d", c.SeriesPerTarget))
+		errs = append(errs, fmt.Errorf("series per target (-series) must be >= 100, got %d", c.SeriesPerTarget))
 	}
-	if c.ChurnRate < 0 || c.ChurnRate > 1 {
-		errs = append(errs, fmt.Errorf("churn rate must be in [0, 1], got %v", c.ChurnRate))
+	if !(c.ChurnRate >= 0 && c.ChurnRate <= 1) { // NaN fails too
+		errs = append(errs, fmt.Errorf("churn rate (-churn) must be in [0, 1], got %v", c.ChurnRate))
 	}
 	return errors.Join(errs...)
 }

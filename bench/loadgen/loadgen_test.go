@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -212,6 +213,12 @@ func TestServer(t *testing.T) {
 	st := s.Stats()
 	if st.Targets[1].Scrapes != 2 || st.Targets[0].Scrapes != 0 || st.Samples != 400 || s.SamplesServed() != 400 {
 		t.Fatalf("stats %+v", st)
+	}
+	if _, err := s.ServeStats("0.0.0.0:0"); err == nil {
+		t.Fatal("stats on 0.0.0.0 accepted; loopback only")
+	}
+	if err := (&Config{Targets: 1, SeriesPerTarget: 100, ChurnRate: math.NaN()}).Validate(); err == nil {
+		t.Fatal("a NaN churn rate passed validation")
 	}
 	statsAddr, err := s.ServeStats("127.0.0.1:0")
 	if err != nil {

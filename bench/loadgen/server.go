@@ -134,6 +134,13 @@ func (s *Server) SamplesServed() int64 { return s.Stats().Samples }
 
 // ServeStats serves Stats as JSON at GET /stats on a loopback address.
 func (s *Server) ServeStats(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("stats address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("loadgen serves stats on loopback only, not %q", host)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err

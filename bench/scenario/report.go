@@ -34,7 +34,7 @@ func Table(w Workload, results []Result) string {
 
 func drain(r Result) string {
 	switch {
-	case r.DrainSeconds < 0 && !r.Drained:
+	case !r.Outage:
 		return "n/a"
 	case !r.Drained:
 		return "not caught up"

@@ -40,10 +40,11 @@ type Result struct {
 	Duplicates     int
 	OutOfOrder     int
 	// DrainSeconds: after the outage, seconds until the backend had caught up
-	// (deficit within two scrape rounds); -1 without an outage; NaN-free:
-	// Drained is false when it had not caught up by the end of the window.
+	// (deficit within two scrape rounds). Drained is false when it had not
+	// caught up by the end of the window; Outage says whether there was one.
 	DrainSeconds float64
 	Drained      bool
+	Outage       bool
 	Restarts     int
 }
 
@@ -146,7 +147,7 @@ func (s *session) wait(until time.Time, each func(now time.Time) (done bool)) er
 
 // Run puts one system through one workload and measures it. logf reports progress.
 func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, logf func(string, ...any)) (res Result) {
-	res = Result{System: sys.Name(), DrainSeconds: -1}
+	res = Result{System: sys.Name(), DrainSeconds: -1, Outage: w.Outage > 0}
 	sk := sink.New()
 	sinkAddr, stopSink, err := sk.Start("127.0.0.1:0")
 	if err != nil {
@@ -215,12 +216,16 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 	s.lg.Stop()
 	res.Served = s.lg.SamplesServed()
 	logf("%s %s: window done, waiting up to %s for delivery to settle", w.Name, sys.Name(), w.Drain)
+	quiet := 3 * w.Interval
+	if f, ok := sys.(interface{ FlushDelay() time.Duration }); ok {
+		quiet = max(quiet, f.FlushDelay()+5*time.Second) // it sends in batches this far apart
+	}
 	last, stableSince := -1, time.Now()
-	_ = s.wait(time.Now().Add(w.Drain), func(now time.Time) bool {
+	_ = s.wait(time.Now().Add(max(w.Drain, quiet+5*time.Second)), func(now time.Time) bool {
 		if d := sk.Distinct(Prefix); d != last {
 			last, stableSince = d, now
 		}
-		return now.Sub(stableSince) >= 3*w.Interval
+		return now.Sub(stableSince) >= quiet
 	})
 	st := sk.Stats().RemoteWrite
 	res.Received = int64(sk.Distinct(Prefix))

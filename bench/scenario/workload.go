@@ -65,5 +65,7 @@ func Quick() map[string]Workload {
 	w1, f1 := full["W1"], full["F1"]
 	w1.Warmup, w1.Measure, w1.Drain = 20*time.Second, 60*time.Second, 70*time.Second
 	f1.Warmup, f1.Measure, f1.Drain = 20*time.Second, 90*time.Second, 70*time.Second
-	return map[string]Workload{"W1": w1, "F1": f1}
+	f2 := f1
+	f2.Name, f2.KillInOutage = "F2", true
+	return map[string]Workload{"W1": w1, "F1": f1, "F2": f2}
 }

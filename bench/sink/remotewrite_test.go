@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -90,9 +91,22 @@ func TestRemoteWriteV1CountsDuplicatesAndDisorder(t *testing.T) {
 	if d := s.Distinct(""); d != 4 {
 		t.Fatalf("Distinct(\"\") = %d, want 4 (the stale marker of b is no point)", d)
 	}
-	if series := s.Series(); len(series) != 2 || series[0] != `{__name__="a", job="j"}` {
+	series := s.Series()
+	if len(series) != 2 || series[0] != `{__name__="a", job="j"}` {
 		t.Fatalf("Series() = %q", series)
 	}
+	for _, k := range append(series, `{a="with \"quotes\", and a comma", b=""}`) {
+		ls, err := ParseSeries(k)
+		if err != nil || labelKey(pairsOf(ls)) != k {
+			t.Fatalf("ParseSeries(%s) = %v, %v; renders back as %s", k, ls, err, labelKey(pairsOf(ls)))
+		}
+	}
+}
+
+func pairsOf(ls labels.Labels) []string {
+	var out []string
+	ls.Range(func(l labels.Label) { out = append(out, l.Name, l.Value) })
+	return out
 }
 
 func TestRemoteWriteSeriesIdentityIgnoresLabelOrder(t *testing.T) {

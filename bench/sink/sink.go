@@ -23,10 +23,12 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
@@ -279,4 +281,29 @@ func dataPoints(m pmetric.Metric) int {
 func (s *Sink) handleStats(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(s.Stats())
+}
+
+// ParseSeries turns a series as Series renders it back into labels.
+func ParseSeries(key string) (labels.Labels, error) {
+	s, ok := strings.CutPrefix(key, "{")
+	if !ok || !strings.HasSuffix(s, "}") {
+		return labels.EmptyLabels(), fmt.Errorf("sink: %q is not a rendered series", key)
+	}
+	s = strings.TrimSuffix(s, "}")
+	var b labels.ScratchBuilder
+	for s != "" {
+		name, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			return labels.EmptyLabels(), fmt.Errorf("sink: no '=' in %q", s)
+		}
+		quoted, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			return labels.EmptyLabels(), fmt.Errorf("sink: value of %s: %w", name, err)
+		}
+		v, _ := strconv.Unquote(quoted)
+		b.Add(name, v)
+		s = strings.TrimPrefix(rest[len(quoted):], ", ")
+	}
+	b.Sort()
+	return b.Labels(), nil
 }

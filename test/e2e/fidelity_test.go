@@ -1,0 +1,267 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/bench/loadgen"
+	"github.com/sluicehq/sluice/bench/sink"
+	"github.com/sluicehq/sluice/components"
+	"github.com/sluicehq/sluice/internal/promseries"
+)
+
+// normalize makes one system's series comparable with the other's: the
+// loadgen instance (each system scrapes its own copy, on other ports) becomes
+// its index, and le/quantile values take Prometheus 3's float form, which the
+// Prometheus 2.42 in Debian does not apply yet (it stores le="1", Prometheus
+// 3 and Sluice le="1.0"; the loadgen's own bounds are not whole numbers, so
+// only the node exporter's go_gc_duration_seconds quantiles differ).
+func normalize(ls labels.Labels, instances map[string]string) string {
+	b := labels.NewBuilder(ls)
+	if idx, ok := instances[ls.Get("instance")]; ok {
+		b.Set("instance", idx)
+	}
+	for _, n := range []string{"le", "quantile"} {
+		if v := ls.Get(n); v != "" {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				b.Set(n, labels.FormatOpenMetricsFloat(f))
+			}
+		}
+	}
+	return b.Labels().String()
+}
+
+// sluiceScrape runs Sluice's prometheus receiver in-process (the factory the
+// distribution uses) and returns its sink.
+func sluiceScrape(t *testing.T, promYAML string) *consumertest.MetricsSink {
+	t.Helper()
+	f, err := components.Components()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fac := f.Receivers[component.MustNewType("prometheus")]
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte("config:\n"+indent(promYAML)), &raw); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fac.CreateDefaultConfig()
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	sink := new(consumertest.MetricsSink)
+	rcv, err := fac.CreateMetrics(context.Background(), receivertest.NewNopSettings(fac.Type()), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rcv.Shutdown(context.Background()) })
+	return sink
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
+}
+
+// sluiceSeries walks what the receiver produced through promseries (what the
+// exporter will send): series -> values in arrival order (stale markers out).
+func sluiceSeries(t *testing.T, sink *consumertest.MetricsSink, instances map[string]string) map[string][]float64 {
+	t.Helper()
+	out := map[string][]float64{}
+	for _, md := range sink.AllMetrics() {
+		if _, err := promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
+			if !isStale(s.V) {
+				k := normalize(s.Labels, instances)
+				out[k] = append(out[k], s.V)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// startNodeExporter runs Debian's prometheus-node-exporter on loopback.
+func startNodeExporter(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus-node-exporter")
+	if err != nil {
+		t.Fatal("prometheus-node-exporter is not installed; `make test` installs Debian's package")
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(bin, "--web.listen-address="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, 20*time.Second, "node exporter", func() bool { return healthyURL("http://" + addr + "/metrics") })
+	return addr
+}
+
+// Prometheus itself (Debian's 2.42, agent mode) and Sluice scrape the same
+// kind of targets: a loadgen each (same seed, so scrape k of target i is the
+// same exposition for both) and the one node exporter. The series must be
+// the same — names and labels — and the loadgen values equal scrape by
+// scrape, for counters, gauges, classic histograms and summaries.
+func TestScrapeFidelityAgainstPrometheus(t *testing.T) {
+	promBin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
+	}
+	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42}
+	lgSluice, err := loadgen.Start(cfg, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lgSluice.Stop()
+	lgProm, err := loadgen.Start(cfg, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lgProm.Stop()
+	node := startNodeExporter(t)
+	instances := map[string]string{}
+	for i := range lgSluice.Addrs() {
+		instances[lgSluice.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
+		instances[lgProm.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
+	}
+
+	promConfig := func(lg []string) string {
+		q := make([]string, len(lg))
+		for i, a := range lg {
+			q[i] = strconv.Quote(a)
+		}
+		return fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: loadgen
+    static_configs:
+      - targets: [%s]
+  - job_name: node
+    static_configs:
+      - targets: [%q]
+`, strings.Join(q, ", "), node)
+	}
+
+	s, sinkAddr := startSink(t)
+	dir := t.TempDir()
+	path := writeFile(t, dir, "prometheus.yml", promConfig(lgProm.Addrs())+fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n", sinkAddr))
+	prom := exec.Command(promBin, "--enable-feature=agent", "--config.file="+path,
+		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
+	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
+	prom.Stdout, prom.Stderr = logf, logf
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = prom.Process.Kill(); _ = prom.Wait() }()
+	sink := sluiceScrape(t, promConfig(lgSluice.Addrs()))
+
+	// Enough scrapes on both sides: five of every loadgen target.
+	const scrapes = 5
+	enough := func(lg *loadgen.Server) bool {
+		for _, ts := range lg.Stats().Targets {
+			if ts.Scrapes < scrapes+1 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 60*time.Second, "five scrapes by each system", func() bool { return enough(lgSluice) && enough(lgProm) })
+	// Prometheus sends every 5 s at most (its batch deadline); let it flush.
+	time.Sleep(7 * time.Second)
+
+	ours := sluiceSeries(t, sink, instances)
+	theirs := map[string][]float64{}
+	for _, key := range s.Series() {
+		ls, err := parseLabels(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := normalize(ls, instances)
+		for _, p := range s.Samples(key) {
+			theirs[k] = append(theirs[k], p.V)
+		}
+	}
+
+	var missing, extra []string
+	for k := range theirs {
+		if _, ok := ours[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	for k := range ours {
+		if _, ok := theirs[k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Errorf("series differ: %d stored by Prometheus only, %d by Sluice only\nPrometheus only: %v\nSluice only: %v",
+			len(missing), len(extra), head(missing, 10), head(extra, 10))
+	}
+	compared := 0
+	for k, want := range theirs {
+		if !strings.Contains(k, `job="loadgen"`) || strings.Contains(k, `__name__="scrape_`) || strings.Contains(k, `__name__="up"`) {
+			continue // node exporter and scrape_* values depend on when each system scraped
+		}
+		got := ours[k]
+		n := min(len(got), len(want), scrapes)
+		if n < 3 {
+			t.Errorf("%s: only %d (Sluice) and %d (Prometheus) samples", k, len(got), len(want))
+			continue
+		}
+		for i := 0; i < n; i++ {
+			if got[i] != want[i] {
+				t.Errorf("%s scrape %d: Sluice %v, Prometheus %v", k, i, got[i], want[i])
+				break
+			}
+		}
+		compared++
+	}
+	if want := 2 * 300; compared != want {
+		t.Errorf("compared %d loadgen series, want %d", compared, want)
+	}
+	t.Logf("%d series stored by both; %d loadgen series equal over %d scrapes", len(theirs), compared, scrapes)
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func isStale(v float64) bool { return value.IsStaleNaN(v) }
+
+func parseLabels(key string) (labels.Labels, error) { return sink.ParseSeries(key) }
+
+func healthyURL(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
