@@ -31,6 +31,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+
+	"github.com/sluicehq/sluice/internal/promseries"
 )
 
 // maxBody bounds one request body, so a runaway sender cannot exhaust memory.
@@ -254,28 +256,12 @@ func (s *Sink) recordOTLP(md pmetric.Metrics) {
 		for j := 0; j < sms.Len(); j++ {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
-				n := dataPoints(ms.At(k))
+				n := promseries.DataPoints(ms.At(k))
 				s.stats.Metrics[ms.At(k).Name()] += n
 				s.stats.DataPoints += n
 			}
 		}
 	}
-}
-
-func dataPoints(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }
 
 func (s *Sink) handleStats(w http.ResponseWriter, _ *http.Request) {

@@ -97,7 +97,7 @@ func (w *walker) name(m pmetric.Metric) (string, Metadata, bool) {
 func (w *walker) metric(m pmetric.Metric) error {
 	name, meta, prom := w.name(m)
 	if name == "" {
-		w.dropped[DropEmptyName] += dataPointCount(m)
+		w.dropped[DropEmptyName] += DataPoints(m)
 		return nil
 	}
 	w.smp.Meta = meta
@@ -252,7 +252,8 @@ func (w *walker) exemplars(exs pmetric.ExemplarSlice, upper, lower float64) {
 
 func millis(ts pcommon.Timestamp) int64 { return int64(ts) / 1e6 }
 
-func dataPointCount(m pmetric.Metric) int {
+// DataPoints counts the data points of a metric, whatever its type.
+func DataPoints(m pmetric.Metric) int {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		return m.Gauge().DataPoints().Len()
