@@ -115,7 +115,11 @@ func (s *Sink) recordV1(req *prompb.WriteRequest) {
 		}
 		for _, h := range ts.Histograms {
 			s.stats.RemoteWrite.Histograms++
-			s.file(&ser.hists, Point{T: h.Timestamp})
+			count := float64(h.GetCountInt())
+			if h.IsFloatHistogram() {
+				count = h.GetCountFloat()
+			}
+			s.file(&ser.hists, Point{T: h.Timestamp, V: count})
 		}
 		s.stats.RemoteWrite.Exemplars += len(ts.Exemplars)
 	}
@@ -153,7 +157,11 @@ func (s *Sink) recordV2(req *writev2.Request) (counts, error) {
 		}
 		for _, h := range ts.Histograms {
 			s.stats.RemoteWrite.Histograms++
-			s.file(&ser.hists, Point{T: h.Timestamp})
+			count := float64(h.GetCountInt())
+			if h.IsFloatHistogram() {
+				count = h.GetCountFloat()
+			}
+			s.file(&ser.hists, Point{T: h.Timestamp, V: count})
 		}
 		if ts.Metadata.Type != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
 			s.stats.RemoteWrite.Metadata++
@@ -179,7 +187,7 @@ type series struct {
 	labels  string
 	name    string // __name__
 	samples []Point
-	hists   []Point // V unused: histograms are counted, not compared
+	hists   []Point // native histograms; V is the histogram's count
 }
 
 // seriesFor returns the record of the series with these label pairs

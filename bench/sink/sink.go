@@ -181,6 +181,18 @@ func (s *Sink) Distinct(prefix string) int {
 	return n
 }
 
+// Histograms returns the native histogram samples received for a series,
+// sorted by time, each with the histogram's count as its value.
+func (s *Sink) Histograms(labels string) []Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ser, ok := s.series[labels]
+	if !ok {
+		return nil
+	}
+	return append([]Point(nil), ser.hists...)
+}
+
 // Gaps counts, over all series, the holes in time: consecutive samples of a
 // series further apart than 1.5 × interval (the interval it is expected at).
 func (s *Sink) Gaps(interval time.Duration) int {

@@ -89,7 +89,11 @@ func sluiceSeries(t *testing.T, sink *consumertest.MetricsSink, instances map[st
 	out := map[string][]float64{}
 	for _, md := range sink.AllMetrics() {
 		if _, err := promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
-			if !isStale(s.V) {
+			switch {
+			case s.H != nil:
+				k := normalize(s.Labels, instances) + histogramMark
+				out[k] = append(out[k], float64(s.H.Count))
+			case !isStale(s.V):
 				k := normalize(s.Labels, instances)
 				out[k] = append(out[k], s.V)
 			}
@@ -100,6 +104,10 @@ func sluiceSeries(t *testing.T, sink *consumertest.MetricsSink, instances map[st
 	}
 	return out
 }
+
+// histogramMark tells a native histogram series (compared by its count)
+// from a float series of the same labels.
+const histogramMark = " (native histogram)"
 
 // startNodeExporter runs Debian's prometheus-node-exporter on loopback.
 func startNodeExporter(t *testing.T) string {
@@ -122,13 +130,19 @@ func startNodeExporter(t *testing.T) string {
 // kind of targets: a loadgen each (same seed, so scrape k of target i is the
 // same exposition for both) and the one node exporter. The series must be
 // the same — names and labels — and the loadgen values equal scrape by
-// scrape, for counters, gauges, classic histograms and summaries.
+// scrape: counters, gauges, classic histograms and summaries, and in the
+// native variant native histograms (compared by count) over protobuf.
 func TestScrapeFidelityAgainstPrometheus(t *testing.T) {
+	t.Run("classic", func(t *testing.T) { scrapeFidelity(t, false) })
+	t.Run("native histograms", func(t *testing.T) { scrapeFidelity(t, true) })
+}
+
+func scrapeFidelity(t *testing.T, native bool) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
 	}
-	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42}
+	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42, NativeHistograms: native}
 	lgSluice, err := loadgen.Start(cfg, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +160,9 @@ func TestScrapeFidelityAgainstPrometheus(t *testing.T) {
 		instances[lgProm.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
 	}
 
-	promConfig := func(lg []string) string {
+	// global is what each side needs to scrape native histograms: a scrape
+	// option in Prometheus 3 (Sluice's library), a feature flag in 2.42.
+	promConfig := func(lg []string, global string) string {
 		q := make([]string, len(lg))
 		for i, a := range lg {
 			q[i] = strconv.Quote(a)
@@ -154,20 +170,24 @@ func TestScrapeFidelityAgainstPrometheus(t *testing.T) {
 		return fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
-scrape_configs:
+%sscrape_configs:
   - job_name: loadgen
     static_configs:
       - targets: [%s]
   - job_name: node
     static_configs:
       - targets: [%q]
-`, strings.Join(q, ", "), node)
+`, global, strings.Join(q, ", "), node)
+	}
+	sluiceGlobal, features, sendNative := "", "agent", ""
+	if native {
+		sluiceGlobal, features, sendNative = "  scrape_native_histograms: true\n", "agent,native-histograms", "    send_native_histograms: true\n"
 	}
 
 	s, sinkAddr := startSink(t)
 	dir := t.TempDir()
-	path := writeFile(t, dir, "prometheus.yml", promConfig(lgProm.Addrs())+fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n", sinkAddr))
-	prom := exec.Command(promBin, "--enable-feature=agent", "--config.file="+path,
+	path := writeFile(t, dir, "prometheus.yml", promConfig(lgProm.Addrs(), "")+fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n%s", sinkAddr, sendNative))
+	prom := exec.Command(promBin, "--enable-feature="+features, "--config.file="+path,
 		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
 	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
 	prom.Stdout, prom.Stderr = logf, logf
@@ -175,7 +195,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	defer func() { _ = prom.Process.Kill(); _ = prom.Wait() }()
-	sink := sluiceScrape(t, promConfig(lgSluice.Addrs()))
+	sink := sluiceScrape(t, promConfig(lgSluice.Addrs(), sluiceGlobal))
 
 	// Enough scrapes on both sides: five of every loadgen target.
 	const scrapes = 5
@@ -202,6 +222,9 @@ scrape_configs:
 		for _, p := range s.Samples(key) {
 			theirs[k] = append(theirs[k], p.V)
 		}
+		for _, p := range s.Histograms(key) {
+			theirs[k+histogramMark] = append(theirs[k+histogramMark], p.V)
+		}
 	}
 
 	var missing, extra []string
@@ -221,11 +244,12 @@ scrape_configs:
 		t.Errorf("series differ: %d stored by Prometheus only, %d by Sluice only\nPrometheus only: %v\nSluice only: %v",
 			len(missing), len(extra), head(missing, 10), head(extra, 10))
 	}
-	compared := 0
+	compared, histograms, loadgenSeries := 0, 0, 0
 	for k, want := range theirs {
 		if !strings.Contains(k, `job="loadgen"`) || strings.Contains(k, `__name__="scrape_`) || strings.Contains(k, `__name__="up"`) {
 			continue // node exporter and scrape_* values depend on when each system scraped
 		}
+		loadgenSeries++
 		got := ours[k]
 		n := min(len(got), len(want), scrapes)
 		if n < 3 {
@@ -239,11 +263,17 @@ scrape_configs:
 			}
 		}
 		compared++
+		if strings.HasSuffix(k, histogramMark) {
+			histograms++
+		}
 	}
-	if want := 2 * 300; compared != want {
-		t.Errorf("compared %d loadgen series, want %d", compared, want)
+	if compared == 0 || compared != loadgenSeries {
+		t.Errorf("compared %d of %d loadgen series", compared, loadgenSeries)
 	}
-	t.Logf("%d series stored by both; %d loadgen series equal over %d scrapes", len(theirs), compared, scrapes)
+	if native && histograms == 0 {
+		t.Error("no native histogram series reached either side")
+	}
+	t.Logf("%d series stored by both; %d loadgen series (%d native histograms) equal over %d scrapes", len(theirs), compared, histograms, scrapes)
 }
 
 func head(s []string, n int) []string {
