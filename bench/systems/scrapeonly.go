@@ -1,75 +1,70 @@
 package systems
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-)
+import "fmt"
 
 // ScrapeOnly returns the two prometheus receivers alone — Sluice's and the
 // contrib one — each scraping into the debug exporter at its cheapest
-// (verbosity basic: one count line per batch), so the CPU and memory they use
-// are the receiver's: the comparison of the scrape receiver issue.
+// (verbosity basic: one count line per batch), so the CPU and memory they
+// use are the receiver's: the comparison of the scrape receiver issue. They
+// ignore Spec.RemoteWriteURL.
 func ScrapeOnly() []System {
 	return []System{sluiceScrape{}, contribScrape{}}
 }
 
-// SluiceBinary is bin/sluice of this checkout, built by `make build`.
-func SluiceBinary() string { return filepath.Join(repoRoot(), "bin", "sluice") }
+// sluiceBinary is bin/sluice of this checkout, built by `make build`.
+var sluiceBinary = []string{"bin", "sluice"}
+
+// debugExporter is the exporter of the scrape-only systems.
+const debugExporter = "  debug:\n    verbosity: basic\n"
 
 type sluiceScrape struct{}
 
 func (sluiceScrape) Name() string { return "sluice-receiver" }
-func (sluiceScrape) Available() error {
-	_, err := findBinary(SluiceBinary(), "run make build")
-	return err
+
+func (sluiceScrape) bin() (string, error) {
+	path, err := inRepo(sluiceBinary...)
+	if err != nil {
+		return "", fmt.Errorf("sluice: %w", err)
+	}
+	if _, err := binary(path, "sluice"); err != nil {
+		return "", fmt.Errorf("sluice: %s not built: run make build", path)
+	}
+	return path, nil
 }
-func (sluiceScrape) Version() string { return "sluice " + version(SluiceBinary(), "--version") }
+
+func (s sluiceScrape) Available() error { _, err := s.bin(); return err }
+
+func (s sluiceScrape) Version() string {
+	bin, err := s.bin()
+	if err != nil {
+		return "not built"
+	}
+	return version(bin, "--version")
+}
+
 func (s sluiceScrape) Start(spec Spec) (*Process, error) {
-	return startScrapeOnly(spec, s.Name(), SluiceBinary(), "debug")
+	if err := spec.validate(false); err != nil {
+		return nil, err
+	}
+	bin, err := s.bin()
+	if err != nil {
+		return nil, err
+	}
+	return startCollector(spec, s.Name(), bin, "", "debug", debugExporter)
 }
 
 type contribScrape struct{}
 
-func (contribScrape) Name() string       { return "contrib-receiver" }
-func (c contribScrape) Available() error { return contrib{}.Available() }
-func (contribScrape) Version() string    { return contrib{}.Version() }
+func (contribScrape) Name() string     { return "contrib-receiver" }
+func (contribScrape) Available() error { return contrib{}.Available() }
+func (contribScrape) Version() string  { return contrib{}.Version() }
 func (c contribScrape) Start(spec Spec) (*Process, error) {
-	return startScrapeOnly(spec, c.Name(), contrib{}.bin(), "debug")
-}
-
-// startScrapeOnly runs a collector binary with prometheus receiver -> debug.
-func startScrapeOnly(s Spec, name, bin, exporter string) (*Process, error) {
-	if len(s.Targets) == 0 {
-		return nil, errNoTargets
+	if err := spec.validate(false); err != nil {
+		return nil, err
 	}
-	cfg := fmt.Sprintf(`receivers:
-  prometheus:
-    config:
-      scrape_configs:
-        - job_name: loadgen
-          scrape_interval: %s
-          scrape_timeout: %s
-          static_configs:
-            - targets: %s
-exporters:
-  %s:
-    verbosity: basic
-service:
-  telemetry:
-    logs: {level: warn}
-    metrics: {level: none}
-  pipelines:
-    metrics:
-      receivers: [prometheus]
-      exporters: [%s]
-`, s.Interval, s.timeout(), quoted(s.Targets), exporter, exporter)
-	path, err := writeFile(s.Dir, name+".yaml", cfg)
+	bin, err := contrib{}.bin()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("%s: %w", bin, err)
-	}
-	return start(s.Dir, name, bin, "--config", path)
+	return startCollector(spec, c.Name(), bin, "", "debug", debugExporter)
 }

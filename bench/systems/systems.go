@@ -1,22 +1,43 @@
-// Package systems starts each system the benchmarks compare — Sluice and the
-// references: the contrib collector pipeline (in-memory queue and WAL),
-// vmagent and Prometheus in agent mode — on one workload: scrape these
-// loopback targets at this interval and remote-write to this URL, keeping
-// state in this directory. bench/reference/install installs the references.
+// Package systems starts the systems Sluice's benchmarks compare, each on the
+// same workload: scrape these loopback targets (job "loadgen", path /metrics)
+// at this interval, remote-write (protocol 1.0) everything to this URL, keep
+// state in this directory, listen only on 127.0.0.1. The runner
+// (bench/scenario) measures the process it gets back; a restart after kill -9
+// is Start again with the same Spec.
 //
-// Settings are each system's production defaults unless noted in its file;
-// every listener is on 127.0.0.1.
+// The references, in All's order:
+//
+//   - contrib, contrib-wal: the contrib collector pipeline (prometheus
+//     receiver -> batch -> prometheus_remote_write exporter, v0.160.0) that
+//     bench/reference/install builds with ocb, with the exporter's in-memory
+//     queue and with its WAL (contrib.go);
+//   - vmagent from Debian's victoria-metrics package (debian.go);
+//   - prometheus-agent: Prometheus 2.42 from Debian's prometheus package in
+//     agent mode (debian.go).
+//
+// Each runs with its production defaults except where a setting is needed to
+// deliver the same series Prometheus would, or to deliver within seconds as
+// the others do; every deviation is listed, with its reason, on the system's
+// type. Scrape timeout is the interval capped at 10 s, because every system
+// rejects a timeout longer than the interval and 10 s is Prometheus' default.
+//
+// Binaries are found by absolute path, never through $PATH, so a run measures
+// exactly what bench/reference/install put there: /usr/bin/{vmagent,prometheus}
+// from the Debian packages, and the contrib build under the checkout's
+// bench/reference/_build/ (the checkout is $SLUICE_REPO, else the nearest
+// directory above the working directory whose go.mod is this module's, which
+// covers both `go test ./bench/systems/` and `go run ./bench/cmd/bench`).
 package systems
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -25,129 +46,136 @@ type Spec struct {
 	Targets        []string      // host:port of loopback scrape targets (path /metrics)
 	Interval       time.Duration // scrape interval; the scrape timeout is the same, capped at 10 s
 	RemoteWriteURL string        // e.g. http://127.0.0.1:9201/api/v1/write
-	Dir            string        // state directory (WAL, queue, config, log); reused on restart
+	Dir            string        // state directory (config, log, WAL/queue); reused on restart
 	Port           int           // a free loopback port for the system's own HTTP listener
 }
 
-func (s Spec) timeout() time.Duration { return min(s.Interval, 10*time.Second) }
+// validate names the field at fault. needURL is false for the scrape-only
+// systems, which deliver nowhere.
+func (s Spec) validate(needURL bool) error {
+	var errs []error
+	if len(s.Targets) == 0 {
+		errs = append(errs, errors.New("Spec.Targets is empty"))
+	}
+	if s.Interval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("Spec.Interval must be >= 1ms, got %s", s.Interval))
+	}
+	if needURL && s.RemoteWriteURL == "" {
+		errs = append(errs, errors.New("Spec.RemoteWriteURL is empty"))
+	}
+	if s.Dir == "" {
+		errs = append(errs, errors.New("Spec.Dir is empty"))
+	}
+	if s.Port <= 0 || s.Port > 65535 {
+		errs = append(errs, fmt.Errorf("Spec.Port must be a TCP port, got %d", s.Port))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("systems: %w", err)
+	}
+	return nil
+}
+
+// promDuration writes d the way Prometheus-style configs parse it: they take
+// "10s" or "1500ms" but not Go's "1.5s" or "1m0s".
+func promDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return fmt.Sprintf("%dms", d/time.Millisecond)
+}
+
+func (s Spec) interval() string { return promDuration(s.Interval) }
+func (s Spec) timeout() string  { return promDuration(min(s.Interval, 10*time.Second)) }
+
+// listen is the loopback address of the system's own HTTP listener.
+func (s Spec) listen() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 
 // System is one thing the benchmarks run.
 type System interface {
+	// Name is the system's row in the results: "contrib", "contrib-wal",
+	// "vmagent", "prometheus-agent".
 	Name() string
-	// Available is nil when the system's binary is there, else says how to get it.
+	// Available is nil when the system's binary is there, else an error
+	// saying how to get it.
 	Available() error
 	// Start writes the system's config under spec.Dir and starts it. Restart
-	// after a kill is Start again with the same Dir.
+	// (after a kill, say) is Start again with the same Spec: state in Dir is
+	// picked up, config and log are rewritten and appended to.
 	Start(spec Spec) (*Process, error)
 	// Version names what runs, for the results file.
 	Version() string
 }
 
-// All returns the reference systems, in the order tables list them.
+// All returns the reference systems, in the order the tables list them.
 func All() []System {
-	return []System{contrib{wal: false}, contrib{wal: true}, vmagent{}, promAgent{}}
+	return []System{contrib{}, contrib{wal: true}, vmagent{}, promAgent{}}
 }
 
-// Process is a running system.
-type Process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-}
+// installHint is how every missing reference is put in place.
+const installHint = "run bench/reference/install as root (make bench does)"
 
-// Pid is the operating-system process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// start runs bin with args, its output appended to dir/<name>.log.
-func start(dir, name, bin string, args ...string) (*Process, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// binary returns path if it is an executable file, else an error naming the fix.
+func binary(path, what string) (string, error) {
+	st, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("%s: %s not found: %s", what, path, installHint)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	p := &Process{cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
-	return p, nil
-}
-
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Stop sends SIGTERM and waits up to timeout, then kills.
-func (p *Process) Stop(timeout time.Duration) error {
-	if p.Exited() {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(timeout):
-		_ = p.Kill()
-		return fmt.Errorf("did not stop within %s of SIGTERM; killed", timeout)
-	}
-}
-
-// Kill sends SIGKILL and waits for the process to end.
-func (p *Process) Kill() error {
-	if p.Exited() {
-		return nil
-	}
-	err := p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	return err
-}
-
-// LogTail returns the end of the process's log, for error messages.
-func (p *Process) LogTail(n int) string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
-// repoRoot is the Sluice checkout: $SLUICE_REPO, else found from this file.
-func repoRoot() string {
-	if r := os.Getenv("SLUICE_REPO"); r != "" {
-		return r
-	}
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// findBinary returns the absolute path of a binary or an error naming the fix.
-func findBinary(path, hint string) (string, error) {
-	if !filepath.IsAbs(path) {
-		p, err := exec.LookPath(path)
-		if err != nil {
-			return "", fmt.Errorf("%s not installed: %s", path, hint)
-		}
-		return p, nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("%s not built: %s", path, hint)
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s: %s is not an executable file: %s", what, path, installHint)
 	}
 	return path, nil
 }
 
-const installHint = "run bench/reference/install (as root)"
+// modulePath is what go.mod at the checkout's root declares.
+const modulePath = "github.com/sluicehq/sluice"
 
-// quoted renders targets as a YAML/JSON flow list.
+// repoRoot is the Sluice checkout: $SLUICE_REPO, else the nearest directory
+// at or above the working directory whose go.mod declares this module.
+func repoRoot() (string, error) {
+	if r := os.Getenv("SLUICE_REPO"); r != "" {
+		return filepath.Abs(r)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if declaresModule(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("no Sluice checkout at or above %s: set SLUICE_REPO", wd)
+		}
+	}
+}
+
+// declaresModule reports whether the go.mod at path is the root module's; a
+// nested module (such as the generated contrib reference) is not.
+func declaresModule(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if mod, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
+			return strings.Trim(strings.TrimSpace(mod), `"`) == modulePath
+		}
+	}
+	return false
+}
+
+// inRepo returns the absolute path of rel inside the checkout.
+func inRepo(rel ...string) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(append([]string{root}, rel...)...), nil
+}
+
+// quoted renders targets as a YAML flow list of double-quoted strings.
 func quoted(targets []string) string {
 	q := make([]string, len(targets))
 	for i, t := range targets {
@@ -156,19 +184,36 @@ func quoted(targets []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-func writeFile(dir, name, content string) (string, error) {
+// writeConfig writes a system's config into its state directory, creating
+// the directory on first start.
+func writeConfig(dir, name, content string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("systems: state directory: %w", err)
+	}
 	path := filepath.Join(dir, name)
-	return path, os.WriteFile(path, []byte(content), 0o644)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return "", fmt.Errorf("systems: writing config: %w", err)
+	}
+	return path, nil
+}
+
+// freeLoopbackPort asks the kernel for a port nobody uses, for a second
+// listener of a system that needs one beyond Spec.Port.
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // version runs bin with args and returns the first line it prints.
 func version(bin string, args ...string) string {
 	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil && len(out) == 0 {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if err != nil && line == "" {
 		return "unknown"
 	}
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
 }
-
-var errNoTargets = errors.New("systems: Spec.Targets is empty")
