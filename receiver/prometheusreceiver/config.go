@@ -20,6 +20,13 @@ type Config struct {
 	// Shard splits the targets among replicas: each scrapes only the targets
 	// whose labels (after relabeling) hash to its index.
 	Shard ShardConfig `mapstructure:"shard"`
+	// StartTimestamps reads created timestamps (OpenMetrics _created lines,
+	// the protobuf format's created fields) into the start time of counters,
+	// histograms and summaries. Off by default, as in Prometheus (where it is
+	// a feature flag): on OpenMetrics text without _created lines,
+	// Prometheus' parser looks ahead through the rest of each family for
+	// every sample, which cost 3.7 times the CPU of a scrape in bench W1.
+	StartTimestamps bool `mapstructure:"start_timestamps"`
 }
 
 // ShardConfig is `shard: {count: N, index: I}`; count 0 means no sharding.

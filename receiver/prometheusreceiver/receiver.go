@@ -75,8 +75,8 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 		// Targets are picked up at once rather than after the default 5 s.
 		DiscoveryReloadInterval:  model.Duration(time.Second),
 		DiscoveryReloadOnStartup: true,
-		// Created timestamps become start times, as the issue and OpenMetrics want.
-		ParseST: true,
+		// Created timestamps become start times when asked (see Config).
+		ParseST: r.cfg.StartTimestamps,
 	}
 	app := &appendable{next: r.next, scope: metadata.ScopeName}
 	r.scrape, err = scrape.NewManager(opts, r.logger, nil, nil, app, reg)

@@ -315,3 +315,53 @@ shard: {count: 3, index: %d}
 		}
 	}
 }
+
+// omTarget serves an OpenMetrics body.
+func omTarget(t *testing.T, body string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStartTimestampsFromCreatedLines(t *testing.T) {
+	srv := omTarget(t, `# TYPE jobs counter
+jobs_total{q="a"} 5
+jobs_created{q="a"} 1700000000.5
+# EOF
+`)
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("start_timestamps=%v", on), func(t *testing.T) {
+			sink := startReceiver(t, fmt.Sprintf(`
+start_timestamps: %v
+config:
+  scrape_configs:
+    - job_name: om
+      scrape_interval: 100ms
+      static_configs: [{targets: [%q]}]
+`, on, hostOf(srv)))
+			var start int64 = -1
+			waitFor(t, 10*time.Second, "jobs_total scraped", func() bool {
+				for _, md := range sink.AllMetrics() {
+					_, _ = promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
+						if s.Labels.Get("__name__") == "jobs_total" {
+							start = s.StartT
+						}
+						return nil
+					})
+				}
+				return start >= 0
+			})
+			want := int64(0)
+			if on {
+				want = 1700000000500
+			}
+			if start != want {
+				t.Fatalf("start time of jobs_total = %d ms, want %d", start, want)
+			}
+		})
+	}
+}
