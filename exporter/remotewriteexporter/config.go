@@ -1,0 +1,206 @@
+package remotewriteexporter
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/config/confighttp"
+)
+
+// The two remote-write messages, named as Prometheus' own remote_write
+// config names them (protobuf_message).
+const (
+	MessageV1 = "prometheus.WriteRequest"
+	MessageV2 = "io.prometheus.write.v2.Request"
+)
+
+// Config is the `remote_write` exporter's configuration.
+type Config struct {
+	// ClientConfig is the collector's HTTP client block: endpoint, headers,
+	// tls, proxy_url, timeout, auth, ...
+	confighttp.ClientConfig `mapstructure:",squash"`
+
+	// ProtobufMessage is MessageV1 (default) or MessageV2.
+	ProtobufMessage string `mapstructure:"protobuf_message"`
+	// ExternalLabels are added to every series that does not have the label.
+	ExternalLabels map[string]string `mapstructure:"external_labels"`
+	// ResourceToTelemetryConversion turns every resource attribute of
+	// OTLP-native data into a label (job and instance always are).
+	ResourceToTelemetryConversion EnabledConfig `mapstructure:"resource_to_telemetry_conversion"`
+	// TargetInfo sends one target_info series per resource with its
+	// attributes as labels.
+	TargetInfo EnabledConfig `mapstructure:"target_info"`
+	// AddMetricSuffixes appends unit and _total suffixes to OTLP-native metric
+	// names; Prometheus data keeps its names whatever this says.
+	AddMetricSuffixes bool `mapstructure:"add_metric_suffixes"`
+	// MaxSamplesPerSend caps the series entries of one request.
+	MaxSamplesPerSend int `mapstructure:"max_samples_per_send"`
+	// MaxSampleAge, when set, drops samples older than this instead of
+	// retrying them forever.
+	MaxSampleAge time.Duration `mapstructure:"max_sample_age"`
+	// Shards is the number of parallel senders; a series always goes
+	// through the same one.
+	Shards int `mapstructure:"shards"`
+	// RetryOnFailure is the backoff between attempts of a request that failed
+	// with 5xx, 429 or a network error. Such requests are retried until they
+	// succeed (or their samples pass max_sample_age).
+	RetryOnFailure RetryConfig `mapstructure:"retry_on_failure"`
+	// Queue is the disk queue every request passes through.
+	Queue QueueConfig `mapstructure:"queue"`
+}
+
+// EnabledConfig is a block with one key, enabled.
+type EnabledConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// RetryConfig is the exponential backoff with full jitter between attempts.
+type RetryConfig struct {
+	InitialInterval time.Duration `mapstructure:"initial_interval"`
+	MaxInterval     time.Duration `mapstructure:"max_interval"`
+	Multiplier      float64       `mapstructure:"multiplier"`
+}
+
+// QueueConfig is the disk queue.
+type QueueConfig struct {
+	// Directory holds the queue; each exporter keeps its data in a
+	// subdirectory named after its id.
+	Directory string `mapstructure:"directory"`
+	// MaxSize bounds the queue on disk, in bytes, over all shards.
+	MaxSize int64 `mapstructure:"max_size"`
+	// Sync is always, interval (default) or never.
+	Sync string `mapstructure:"sync"`
+	// SyncInterval is how often sync: interval fsyncs.
+	SyncInterval time.Duration `mapstructure:"sync_interval"`
+	// FullPolicy is drop_oldest (default) or block.
+	FullPolicy string `mapstructure:"full_policy"`
+}
+
+// Defaults.
+const (
+	defaultShards            = 4
+	defaultMaxSamplesPerSend = 2000
+	defaultQueueDirectory    = "/var/lib/sluice/queue"
+	defaultQueueMaxSize      = 1 << 30
+	defaultTimeout           = 30 * time.Second
+)
+
+func createDefaultConfig() *Config {
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = defaultTimeout
+	return &Config{
+		ClientConfig:      client,
+		ProtobufMessage:   MessageV1,
+		MaxSamplesPerSend: defaultMaxSamplesPerSend,
+		Shards:            defaultShards,
+		RetryOnFailure: RetryConfig{
+			InitialInterval: 100 * time.Millisecond,
+			MaxInterval:     10 * time.Second,
+			Multiplier:      2,
+		},
+		Queue: QueueConfig{
+			Directory:    defaultQueueDirectory,
+			MaxSize:      defaultQueueMaxSize,
+			Sync:         "interval",
+			SyncInterval: time.Second,
+			FullPolicy:   "drop_oldest",
+		},
+	}
+}
+
+// reservedHeaders are set by the exporter on every request; the spec
+// requires them, so the headers block may not replace them.
+var reservedHeaders = []string{"Content-Encoding", "Content-Type", "User-Agent", "X-Prometheus-Remote-Write-Version"}
+
+// Validate names the key at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Endpoint == "" {
+		bad("endpoint: required, e.g. http://prometheus:9090/api/v1/write")
+	} else if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("endpoint: %q is not an http or https URL", c.Endpoint)
+	}
+	for name := range c.Headers.Iter {
+		for _, r := range reservedHeaders {
+			if http.CanonicalHeaderKey(name) == r {
+				bad("headers: %s is set by the exporter as the remote-write specification requires and cannot be overridden", r)
+			}
+		}
+	}
+	if c.Compression != "" && c.Compression != "none" {
+		bad("compression: remote write bodies are always snappy-compressed; remove compression (got %q)", c.Compression)
+	}
+	switch c.ProtobufMessage {
+	case MessageV1, MessageV2:
+	default:
+		bad("protobuf_message: %q is neither %s (remote write 1.0) nor %s (2.0)", c.ProtobufMessage, MessageV1, MessageV2)
+	}
+	names := make([]string, 0, len(c.ExternalLabels))
+	for name := range c.ExternalLabels {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !model.LegacyValidation.IsValidLabelName(name) && !model.UTF8Validation.IsValidLabelName(name) {
+			bad("external_labels: %q is not a valid label name", name)
+		}
+		if strings.HasPrefix(name, "__") {
+			bad("external_labels: %q: names starting with __ are reserved", name)
+		}
+		if c.ExternalLabels[name] == "" {
+			bad("external_labels: %q has an empty value (an empty label is no label)", name)
+		}
+	}
+	if c.MaxSamplesPerSend < 1 {
+		bad("max_samples_per_send: must be at least 1, got %d", c.MaxSamplesPerSend)
+	}
+	if c.MaxSampleAge < 0 {
+		bad("max_sample_age: must not be negative, got %s", c.MaxSampleAge)
+	}
+	if c.Shards < 1 || c.Shards > 256 {
+		bad("shards: must be between 1 and 256, got %d", c.Shards)
+	}
+	if c.RetryOnFailure.InitialInterval <= 0 {
+		bad("retry_on_failure::initial_interval: must be positive, got %s", c.RetryOnFailure.InitialInterval)
+	}
+	if c.RetryOnFailure.MaxInterval < c.RetryOnFailure.InitialInterval {
+		bad("retry_on_failure::max_interval: must be at least initial_interval (%s), got %s", c.RetryOnFailure.InitialInterval, c.RetryOnFailure.MaxInterval)
+	}
+	if c.RetryOnFailure.Multiplier < 1 {
+		bad("retry_on_failure::multiplier: must be at least 1, got %g", c.RetryOnFailure.Multiplier)
+	}
+	if c.Queue.Directory == "" {
+		bad("queue::directory: required (where the disk queue lives)")
+	}
+	if min := int64(c.Shards) * minShardBytes; c.Queue.MaxSize < min {
+		bad("queue::max_size: %d bytes is too small for %d shards; give at least %d (%d MiB per shard)", c.Queue.MaxSize, c.Shards, min, minShardBytes>>20)
+	}
+	switch c.Queue.Sync {
+	case "always", "interval", "never":
+	default:
+		bad("queue::sync: %q is not one of always, interval, never", c.Queue.Sync)
+	}
+	if c.Queue.Sync == "interval" && c.Queue.SyncInterval <= 0 {
+		bad("queue::sync_interval: must be positive with sync: interval, got %s", c.Queue.SyncInterval)
+	}
+	switch c.Queue.FullPolicy {
+	case "drop_oldest", "block":
+	default:
+		bad("queue::full_policy: %q is not one of drop_oldest, block", c.Queue.FullPolicy)
+	}
+	if c.Timeout <= 0 {
+		bad("timeout: must be positive (a request without a deadline can stall its shard forever), got %s", c.Timeout)
+	}
+	return errors.Join(errs...)
+}
+
+// minShardBytes is the smallest queue a shard gets: four 1 MiB segments.
+const minShardBytes = 4 << 20

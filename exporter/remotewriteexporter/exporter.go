@@ -1,0 +1,456 @@
+package remotewriteexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/sluicehq/sluice/internal/diskqueue"
+	"github.com/sluicehq/sluice/internal/promseries"
+)
+
+// rwExporter is the remote_write exporter: ConsumeMetrics translates,
+// shards and encodes into the disk queues; one sender per shard delivers.
+type rwExporter struct {
+	cfg       *Config
+	set       exporter.Settings
+	logger    *zap.Logger
+	userAgent string
+	walkOpts  promseries.Options
+	external  []labels.Label // sorted
+
+	client *http.Client
+	tel    *telemetry
+	health health
+	v1Only atomic.Bool // the backend refused 2.0
+
+	dir    string   // <queue.directory>/<exporter id>
+	lock   *os.File // flock on dir
+	shards []*diskqueue.Queue
+	old    []*diskqueue.Queue // an earlier shard layout, draining first
+
+	mu       sync.RWMutex // held for reading by ConsumeMetrics
+	stopping atomic.Bool
+	pool     sync.Pool // *encoder
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
+	e := &rwExporter{
+		cfg:       cfg,
+		set:       set,
+		logger:    set.Logger,
+		userAgent: "sluice/" + set.BuildInfo.Version,
+		walkOpts: promseries.Options{
+			AddMetricSuffixes: cfg.AddMetricSuffixes,
+			ResourceToLabels:  cfg.ResourceToTelemetryConversion.Enabled,
+		},
+	}
+	if set.BuildInfo.Version == "" {
+		e.userAgent = "sluice"
+	}
+	for name, value := range cfg.ExternalLabels {
+		e.external = append(e.external, labels.Label{Name: name, Value: value})
+	}
+	sort.Slice(e.external, func(i, j int) bool { return e.external[i].Name < e.external[j].Name })
+	e.health.logger = set.Logger
+	e.health.endpoint = cfg.Endpoint
+	return e
+}
+
+func (e *rwExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// unsafePath keeps an exporter id usable as a directory name.
+var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
+	var err error
+	if e.client, err = e.cfg.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings); err != nil {
+		return fmt.Errorf("remote_write: HTTP client: %w", err)
+	}
+	e.dir = filepath.Join(e.cfg.Queue.Directory, unsafePath.ReplaceAllString(e.set.ID.String(), "_"))
+	if err := e.openQueues(); err != nil {
+		e.closeQueues()
+		return err
+	}
+	if e.tel, err = newTelemetry(e.set.TelemetrySettings, func() int { return len(e.shards) }, e.allQueues); err != nil {
+		e.closeQueues()
+		return fmt.Errorf("remote_write: telemetry: %w", err)
+	}
+	sendCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	oldDone := make(chan struct{})
+	var oldWG sync.WaitGroup
+	for _, q := range e.old {
+		oldWG.Add(1)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer oldWG.Done()
+			_ = e.sendLoop(sendCtx, q, true)
+		}()
+	}
+	go func() {
+		oldWG.Wait()
+		close(oldDone)
+	}()
+	for _, q := range e.shards {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			select { // series keep their order: the old layout drains first
+			case <-oldDone:
+			case <-sendCtx.Done():
+				return
+			}
+			if len(e.old) > 0 {
+				e.removeOldLayouts()
+			}
+			_ = e.sendLoop(sendCtx, q, false)
+		}()
+	}
+	return nil
+}
+
+// layoutDir is where a shard layout keeps its queues: one directory per
+// shard under shards-<count>.
+func (e *rwExporter) layoutDir(count int) string {
+	return filepath.Join(e.dir, "shards-"+strconv.Itoa(count))
+}
+
+func (e *rwExporter) queueOptions(dir string, shards int) diskqueue.Options {
+	o := diskqueue.Options{Dir: dir, MaxBytes: e.cfg.Queue.MaxSize / int64(shards)}
+	switch e.cfg.Queue.Sync {
+	case "always":
+		o.Sync = diskqueue.SyncAlways
+	case "never":
+		o.Sync = diskqueue.SyncNever
+	default:
+		o.Sync, o.SyncInterval = diskqueue.SyncInterval, e.cfg.Queue.SyncInterval
+	}
+	if e.cfg.Queue.FullPolicy == "block" {
+		o.Full = diskqueue.Block
+	}
+	return o
+}
+
+// openQueues opens this layout's shard queues and any earlier layout's that
+// still hold data.
+func (e *rwExporter) openQueues() error {
+	if err := os.MkdirAll(e.dir, 0o750); err != nil {
+		return fmt.Errorf("remote_write: queue::directory: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(e.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return fmt.Errorf("remote_write: queue::directory: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return fmt.Errorf("remote_write: queue::directory: %s is in use by another process (%w); give each Sluice its own directory", e.dir, err)
+	}
+	e.lock = lock
+	entries, err := os.ReadDir(e.dir)
+	if err != nil {
+		return fmt.Errorf("remote_write: queue::directory: %w", err)
+	}
+	for _, ent := range entries {
+		n, ok := strings.CutPrefix(ent.Name(), "shards-")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil || !ent.IsDir() || count == e.cfg.Shards || count < 1 {
+			continue
+		}
+		for i := 0; i < count; i++ {
+			q, err := diskqueue.Open(e.queueOptions(filepath.Join(e.layoutDir(count), strconv.Itoa(i)), count))
+			if err != nil {
+				return fmt.Errorf("remote_write: opening the queue of an earlier layout (%d shards): %w", count, err)
+			}
+			e.old = append(e.old, q)
+		}
+		e.logger.Info("Queue holds data of an earlier shard count; it is sent first to keep series in order",
+			zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
+	}
+	for i := 0; i < e.cfg.Shards; i++ {
+		q, err := diskqueue.Open(e.queueOptions(filepath.Join(e.layoutDir(e.cfg.Shards), strconv.Itoa(i)), e.cfg.Shards))
+		if err != nil {
+			return fmt.Errorf("remote_write: opening the queue: %w", err)
+		}
+		if st := q.Stats(); st.RepairedBytes > 0 || st.CorruptRecs > 0 {
+			e.logger.Warn("Queue repaired at start", zap.Int("shard", i),
+				zap.Int64("torn_bytes_cut", st.RepairedBytes), zap.Int64("corrupt_records", st.CorruptRecs))
+		}
+		e.shards = append(e.shards, q)
+	}
+	return nil
+}
+
+// removeOldLayouts deletes the drained earlier layouts (once, by the first
+// new sender to get here).
+func (e *rwExporter) removeOldLayouts() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.old == nil {
+		return
+	}
+	for _, q := range e.old {
+		_ = q.Close()
+	}
+	e.old = nil
+	entries, _ := os.ReadDir(e.dir)
+	for _, ent := range entries {
+		if strings.HasPrefix(ent.Name(), "shards-") && ent.Name() != filepath.Base(e.layoutDir(e.cfg.Shards)) {
+			_ = os.RemoveAll(filepath.Join(e.dir, ent.Name()))
+		}
+	}
+	e.logger.Info("Earlier shard layout drained")
+}
+
+func (e *rwExporter) allQueues() []*diskqueue.Queue {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return append(append([]*diskqueue.Queue(nil), e.shards...), e.old...)
+}
+
+func (e *rwExporter) closeQueues() {
+	for _, q := range e.allQueues() {
+		_ = q.Close()
+	}
+	if e.lock != nil {
+		_ = e.lock.Close()
+	}
+}
+
+// Shutdown stops taking data, stops the senders (a request in flight is
+// abandoned and sent again after the restart) and closes the queues, which
+// syncs them.
+func (e *rwExporter) Shutdown(ctx context.Context) error {
+	e.stopping.Store(true)
+	if e.cancel != nil {
+		e.cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("remote_write: senders did not stop in time: %w", ctx.Err())
+	}
+	e.closeQueues() // also wakes ConsumeMetrics calls blocked on a full queue
+	e.mu.Lock()     // wait for ConsumeMetrics calls to leave
+	e.mu.Unlock()
+	if e.tel != nil {
+		e.tel.shutdown()
+	}
+	if e.client != nil {
+		e.client.CloseIdleConnections()
+	}
+	return err
+}
+
+// encoder is the per-call state of ConsumeMetrics: a request builder per
+// shard and scratch space.
+type encoder struct {
+	b      []*builder
+	ls     []labels.Label
+	rec    []byte
+	delta  recordHeader
+	digest *xxhash.Digest
+}
+
+func (e *rwExporter) getEncoder() *encoder {
+	v2 := e.cfg.ProtobufMessage == MessageV2 && !e.v1Only.Load()
+	enc, _ := e.pool.Get().(*encoder)
+	if enc == nil {
+		enc = &encoder{digest: xxhash.New()}
+		for range e.cfg.Shards {
+			enc.b = append(enc.b, newBuilder(v2))
+		}
+	}
+	for _, b := range enc.b {
+		b.reset(v2)
+	}
+	enc.delta = recordHeader{}
+	return enc
+}
+
+// ConsumeMetrics returns nil only once every series of md is in the queue
+// (synced as queue::sync says).
+func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.stopping.Load() {
+		return errShuttingDown
+	}
+	enc := e.getEncoder()
+	defer e.pool.Put(enc)
+	add := func(s *promseries.Sample) error {
+		if s.Delta {
+			if s.H != nil {
+				enc.delta.histograms++
+			} else {
+				enc.delta.samples++
+			}
+			return nil
+		}
+		enc.ls = mergeLabels(enc.ls[:0], s.Labels, e.external)
+		shard := e.shardOf(enc.digest, enc.ls)
+		b := enc.b[shard]
+		b.add(s, enc.ls)
+		if b.entries >= e.cfg.MaxSamplesPerSend {
+			return e.flush(ctx, enc, shard)
+		}
+		return nil
+	}
+	dropped, err := promseries.Walk(md, e.walkOpts, add)
+	if err == nil && e.cfg.TargetInfo.Enabled {
+		err = targetInfo(md, add)
+	}
+	for shard := range enc.b {
+		if err != nil {
+			break
+		}
+		if enc.b[shard].entries > 0 {
+			err = e.flush(ctx, enc, shard)
+		}
+	}
+	if e.tel != nil {
+		for reason, n := range dropped {
+			e.tel.drop(ctx, recordHeader{samples: int64(n)}, reason)
+		}
+		if enc.delta.samples+enc.delta.histograms > 0 {
+			e.tel.drop(ctx, enc.delta, reasonDelta)
+			e.health.deltaRefused(enc.delta)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, diskqueue.ErrClosed) {
+			return errShuttingDown
+		}
+		return fmt.Errorf("remote_write: queueing: %w", err)
+	}
+	return nil
+}
+
+func (e *rwExporter) flush(ctx context.Context, enc *encoder, shard int) error {
+	b := enc.b[shard]
+	enc.rec = b.finish(enc.rec[:0])
+	b.reset(b.v2)
+	return e.shards[shard].Append(ctx, enc.rec)
+}
+
+// shardOf hashes the series' labels onto a shard: the same series, the
+// same shard, so its samples leave in order.
+func (e *rwExporter) shardOf(d *xxhash.Digest, ls []labels.Label) int {
+	if len(e.shards) == 1 {
+		return 0
+	}
+	d.Reset()
+	for _, l := range ls {
+		_, _ = d.WriteString(l.Name)
+		_, _ = d.Write([]byte{0xff})
+		_, _ = d.WriteString(l.Value)
+		_, _ = d.Write([]byte{0xff})
+	}
+	return int(d.Sum64() % uint64(len(e.shards)))
+}
+
+// mergeLabels appends the series labels and the external labels it does
+// not have, in name order.
+func mergeLabels(dst []labels.Label, ls labels.Labels, ext []labels.Label) []labels.Label {
+	i := 0
+	ls.Range(func(l labels.Label) {
+		for i < len(ext) && ext[i].Name < l.Name {
+			dst = append(dst, ext[i])
+			i++
+		}
+		if i < len(ext) && ext[i].Name == l.Name {
+			i++ // the series' own label wins, as in Prometheus
+		}
+		dst = append(dst, l)
+	})
+	return append(dst, ext[i:]...)
+}
+
+// health logs the state of delivery when it changes, not per request.
+type health struct {
+	logger   *zap.Logger
+	endpoint string
+
+	mu          sync.Mutex
+	failingNow  bool
+	lastReject  time.Time
+	lastDelta   time.Time
+	failingFrom time.Time
+}
+
+func (h *health) failing(status int, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failingNow {
+		return
+	}
+	h.failingNow, h.failingFrom = true, time.Now()
+	h.logger.Error("Remote write failing; retrying with backoff, data waits in the queue",
+		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Error(err))
+}
+
+func (h *health) ok() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.failingNow {
+		return
+	}
+	h.failingNow = false
+	h.logger.Info("Remote write recovered", zap.String("endpoint", h.endpoint),
+		zap.Duration("failed_for", time.Since(h.failingFrom).Round(time.Millisecond)))
+}
+
+func (h *health) rejected(status int, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Since(h.lastReject) < 10*time.Second {
+		return
+	}
+	h.lastReject = time.Now()
+	h.logger.Error("Remote write request rejected by the backend; its data is dropped (not retried)",
+		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Error(err))
+}
+
+func (h *health) deltaRefused(n recordHeader) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Since(h.lastDelta) < time.Minute {
+		return
+	}
+	h.lastDelta = time.Now()
+	h.logger.Warn("Dropping points with delta temporality: Prometheus stores cumulative series; convert them upstream (deltatocumulative processor) or send them as cumulative",
+		zap.Int64("samples", n.samples), zap.Int64("histograms", n.histograms))
+}
+
+// targetInfo adds the target_info series of md's resources.
+func targetInfo(md pmetric.Metrics, add func(*promseries.Sample) error) error {
+	return promseries.TargetInfo(md, add)
+}
