@@ -132,6 +132,23 @@ func (d decoded) dropOlder(cutoff int64) (samples, histograms, exemplars int64) 
 			}
 		}
 		d.v1.Timeseries = kept
+		// Metadata goes with the families that still have series.
+		names := map[string]bool{}
+		for _, ts := range kept {
+			for _, l := range ts.Labels {
+				if l.Name == model.MetricNameLabel {
+					names[l.Value] = true
+				}
+			}
+		}
+		d.v1.Metadata = keep(d.v1.Metadata, func(m prompb.MetricMetadata) bool {
+			for _, suffix := range []string{"", "_bucket", "_sum", "_count", "_total", "_created", "_info"} {
+				if names[m.MetricFamilyName+suffix] {
+					return true
+				}
+			}
+			return false
+		})
 		return
 	}
 	kept := d.v2.Timeseries[:0]

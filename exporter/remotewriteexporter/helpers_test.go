@@ -19,6 +19,7 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -29,6 +30,8 @@ import (
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter/internal/metadata"
 	"github.com/sluicehq/sluice/internal/promseries"
 )
+
+func exporterSettings() exporter.Settings { return exportertest.NewNopSettings(metadata.Type) }
 
 // running is an exporter under test with its telemetry.
 type running struct {
