@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
 )
 
 // The two remote-write messages, named as Prometheus' own remote_write
@@ -24,8 +26,13 @@ const (
 type Config struct {
 	// ClientConfig is the collector's HTTP client block: endpoint, headers,
 	// tls, proxy_url, timeout, auth, ...
-	confighttp.ClientConfig `mapstructure:",squash"`
+	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
+	// Settings are the exporter's own keys.
+	Settings `mapstructure:",squash"`
+}
 
+// Settings are the keys of the exporter beside the HTTP client's.
+type Settings struct {
 	// ProtobufMessage is MessageV1 (default) or MessageV2.
 	ProtobufMessage string `mapstructure:"protobuf_message"`
 	// ExternalLabels are added to every series that does not have the label.
@@ -94,8 +101,7 @@ const (
 func createDefaultConfig() *Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = defaultTimeout
-	return &Config{
-		ClientConfig:      client,
+	return &Config{ClientConfig: client, Settings: Settings{
 		ProtobufMessage:   MessageV1,
 		MaxSamplesPerSend: defaultMaxSamplesPerSend,
 		Shards:            defaultShards,
@@ -111,7 +117,38 @@ func createDefaultConfig() *Config {
 			SyncInterval: time.Second,
 			FullPolicy:   "drop_oldest",
 		},
+	}}
+}
+
+// clientKeys are the top-level keys of the HTTP client block.
+var clientKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(confighttp.ClientConfig{})
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); name != "" {
+			keys[name] = true
+		}
 	}
+	return keys
+}()
+
+// Unmarshal reads the client block with its own unmarshaller and the rest
+// strictly. Without it, the client block's Unmarshal (squashed into this
+// config) makes the collector ignore unknown keys of the whole config, so
+// a misspelt queue::directory would silently fall back to the default.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	client, own := map[string]any{}, map[string]any{}
+	for k, v := range conf.ToStringMap() {
+		if clientKeys[k] {
+			client[k] = v
+		} else {
+			own[k] = v
+		}
+	}
+	if err := c.ClientConfig.Unmarshal(confmap.NewFromStringMap(client)); err != nil {
+		return err
+	}
+	return confmap.NewFromStringMap(own).Unmarshal(&c.Settings)
 }
 
 // reservedHeaders are set by the exporter on every request; the spec
@@ -123,20 +160,20 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.Endpoint == "" {
+	if c.ClientConfig.Endpoint == "" {
 		bad("endpoint: required, e.g. http://prometheus:9090/api/v1/write")
-	} else if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("endpoint: %q is not an http or https URL", c.Endpoint)
+	} else if u, err := url.Parse(c.ClientConfig.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("endpoint: %q is not an http or https URL", c.ClientConfig.Endpoint)
 	}
-	for name := range c.Headers.Iter {
+	for name := range c.ClientConfig.Headers.Iter {
 		for _, r := range reservedHeaders {
 			if http.CanonicalHeaderKey(name) == r {
 				bad("headers: %s is set by the exporter as the remote-write specification requires and cannot be overridden", r)
 			}
 		}
 	}
-	if c.Compression != "" && c.Compression != "none" {
-		bad("compression: remote write bodies are always snappy-compressed; remove compression (got %q)", c.Compression)
+	if c.ClientConfig.Compression != "" && c.ClientConfig.Compression != "none" {
+		bad("compression: remote write bodies are always snappy-compressed; remove compression (got %q)", c.ClientConfig.Compression)
 	}
 	switch c.ProtobufMessage {
 	case MessageV1, MessageV2:
@@ -196,8 +233,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("queue::full_policy: %q is not one of drop_oldest, block", c.Queue.FullPolicy)
 	}
-	if c.Timeout <= 0 {
-		bad("timeout: must be positive (a request without a deadline can stall its shard forever), got %s", c.Timeout)
+	if c.ClientConfig.Timeout <= 0 {
+		bad("timeout: must be positive (a request without a deadline can stall its shard forever), got %s", c.ClientConfig.Timeout)
 	}
 	return errors.Join(errs...)
 }

@@ -74,7 +74,7 @@ func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
 	}
 	sort.Slice(e.external, func(i, j int) bool { return e.external[i].Name < e.external[j].Name })
 	e.health.logger = set.Logger
-	e.health.endpoint = cfg.Endpoint
+	e.health.endpoint = cfg.ClientConfig.Endpoint
 	return e
 }
 
@@ -85,7 +85,7 @@ var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 	var err error
-	if e.client, err = e.cfg.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings); err != nil {
+	if e.client, err = e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings); err != nil {
 		return fmt.Errorf("remote_write: HTTP client: %w", err)
 	}
 	e.dir = filepath.Join(e.cfg.Queue.Directory, unsafePath.ReplaceAllString(e.set.ID.String(), "_"))
@@ -114,6 +114,7 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 		oldWG.Wait()
 		close(oldDone)
 	}()
+	hadOld := len(e.old) > 0
 	for _, q := range e.shards {
 		e.wg.Add(1)
 		go func() {
@@ -123,7 +124,7 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 			case <-sendCtx.Done():
 				return
 			}
-			if len(e.old) > 0 {
+			if hadOld {
 				e.removeOldLayouts()
 			}
 			_ = e.sendLoop(sendCtx, q, false)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -31,7 +32,12 @@ import (
 	"github.com/sluicehq/sluice/internal/promseries"
 )
 
-func exporterSettings() exporter.Settings { return exportertest.NewNopSettings(metadata.Type) }
+// exporterSettings has a fixed id: the queue directory is named after it.
+func exporterSettings() exporter.Settings {
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
+	return set
+}
 
 // running is an exporter under test with its telemetry.
 type running struct {
@@ -45,7 +51,7 @@ type running struct {
 func startExporter(t *testing.T, endpoint, dir string, mut func(*Config)) *running {
 	t.Helper()
 	cfg := createDefaultConfig()
-	cfg.Endpoint = endpoint
+	cfg.ClientConfig.Endpoint = endpoint
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -60,7 +66,7 @@ func startExporter(t *testing.T, endpoint, dir string, mut func(*Config)) *runni
 		t.Fatal(err)
 	}
 	tt := componenttest.NewTelemetry()
-	set := exportertest.NewNopSettings(metadata.Type)
+	set := exporterSettings()
 	set.TelemetrySettings = tt.NewTelemetrySettings()
 	set.BuildInfo = component.BuildInfo{Version: "test"}
 	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
@@ -371,4 +377,16 @@ func sampleString(v float64, t int64) string {
 		return fmt.Sprintf("NaN(%#x)@%d", math.Float64bits(v), t)
 	}
 	return fmt.Sprintf("%g@%d", v, t)
+}
+
+type nopHost struct{}
+
+func (nopHost) GetExtensions() map[component.ID]component.Component { return nil }
+
+// The crash test re-runs this test binary as the exporter it kills.
+func init() {
+	if os.Getenv("SLUICE_EXPORT_CHILD") != "" {
+		childExport()
+		os.Exit(0)
+	}
 }

@@ -121,7 +121,7 @@ func (e *rwExporter) deliver(ctx context.Context, payload []byte) bool {
 			if e.v1Only.CompareAndSwap(false, true) {
 				e.tel.fallbacks.Add(ctx, 1)
 				e.logger.Warn("The backend does not take remote write 2.0; sending 1.0 from now on",
-					zap.Int("status", a.status), zap.String("endpoint", e.cfg.Endpoint))
+					zap.Int("status", a.status), zap.String("endpoint", e.cfg.ClientConfig.Endpoint))
 			}
 			continue
 		case rejected:
@@ -188,7 +188,7 @@ func (e *rwExporter) backoff(try int) time.Duration {
 
 // send makes one request.
 func (e *rwExporter) send(ctx context.Context, h recordHeader, body []byte) attempt {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return attempt{outcome: rejected, err: err}
 	}

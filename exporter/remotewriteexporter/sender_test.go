@@ -89,7 +89,7 @@ func TestTimeoutsAreRetried(t *testing.T) {
 	})
 	r := startExporter(t, url, "", func(cfg *Config) {
 		cfg.Shards = 1
-		cfg.Timeout = 100 * time.Millisecond
+		cfg.ClientConfig.Timeout = 100 * time.Millisecond
 	})
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
