@@ -44,7 +44,7 @@ check-generate: generate
 
 ## run: build, then run the default config in the foreground
 run: build
-	$(SLUICE) --config configs/default.yaml
+	SLUICE_QUEUE_DIR=$${SLUICE_QUEUE_DIR:-$(CURDIR)/data/queue} $(SLUICE) --config configs/default.yaml
 
 ## test: everything CI checks, each stage timed
 test:

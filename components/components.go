@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/sluicehq/sluice/exporter/remotewriteexporter"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver"
 )
 
@@ -73,6 +74,7 @@ func exporters() []entry[exporter.Factory] {
 		{core + "exporter/otlpexporter " + coreVersion, otlpexporter.NewFactory()},
 		{core + "exporter/otlphttpexporter " + coreVersion, otlphttpexporter.NewFactory()},
 		{core + "exporter/debugexporter " + coreVersion, debugexporter.NewFactory()},
+		{sluice, remotewriteexporter.NewFactory()},
 	}
 }
 
