@@ -89,13 +89,13 @@ docker-image:
 	cp /etc/ssl/certs/ca-certificates.crt $(BIN)/ca-certificates.crt
 	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .
 
-## bench: W1 and F1 on every system (installs the references; as root)
-bench:
+## bench: W1 and F1 on Sluice and every reference (builds Sluice, installs the references; as root)
+bench: build
 	bench/reference/install
 	go run ./bench/cmd/bench -profile quick -scenarios W1,F1
 
 ## bench-full: W1, W2, F1 and F2 at full length
-bench-full:
+bench-full: build
 	bench/reference/install
 	go run ./bench/cmd/bench -profile full -scenarios W1,W2,F1,F2
 

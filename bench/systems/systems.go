@@ -5,7 +5,8 @@
 // (bench/scenario) measures the process it gets back; a restart after kill -9
 // is Start again with the same Spec.
 //
-// The references, in All's order:
+// Sluice itself (sluice.go, bin/sluice from `make build`), then the
+// references, in All's order:
 //
 //   - contrib, contrib-wal: the contrib collector pipeline (prometheus
 //     receiver -> batch -> prometheus_remote_write exporter, v0.160.0) that
@@ -106,9 +107,10 @@ type System interface {
 	Version() string
 }
 
-// All returns the reference systems, in the order the tables list them.
+// All returns Sluice and the reference systems, in the order the tables
+// list them.
 func All() []System {
-	return []System{contrib{}, contrib{wal: true}, vmagent{}, promAgent{}}
+	return []System{sluice{}, contrib{}, contrib{wal: true}, vmagent{}, promAgent{}}
 }
 
 // installHint is how every missing reference is put in place.
