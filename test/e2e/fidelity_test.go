@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,17 +14,9 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sluicehq/sluice/bench/loadgen"
 	"github.com/sluicehq/sluice/bench/sink"
-	"github.com/sluicehq/sluice/components"
-	"github.com/sluicehq/sluice/internal/promseries"
 )
 
 // normalize makes one system's series comparable with the other's: the
@@ -49,57 +40,62 @@ func normalize(ls labels.Labels, instances map[string]string) string {
 	return b.Labels().String()
 }
 
-// sluiceScrape runs Sluice's prometheus receiver in-process (the factory the
-// distribution uses) and returns its sink.
-func sluiceScrape(t *testing.T, promYAML string) *consumertest.MetricsSink {
+// sluiceScrape runs bin/sluice with the prometheus receiver on promYAML and
+// the remote_write exporter sending to a sink of its own, which it returns:
+// the whole path, end to end.
+func sluiceScrape(t *testing.T, promYAML string) *sink.Sink {
 	t.Helper()
-	f, err := components.Components()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fac := f.Receivers[component.MustNewType("prometheus")]
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte("config:\n"+indent(promYAML)), &raw); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fac.CreateDefaultConfig()
-	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	sink := new(consumertest.MetricsSink)
-	rcv, err := fac.CreateMetrics(context.Background(), receivertest.NewNopSettings(fac.Type()), cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rcv.Shutdown(context.Background()) })
-	return sink
+	s, addr := startSink(t)
+	dir := t.TempDir()
+	health := freePort(t)
+	cfg := writeFile(t, dir, "sluice.yaml", fmt.Sprintf(`receivers:
+  prometheus:
+    config:
+%sexporters:
+  remote_write:
+    endpoint: http://%s/api/v1/write
+    queue:
+      directory: %s
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [prometheus]
+      exporters: [remote_write]
+`, indent(indent(indent(promYAML))), addr, filepath.Join(dir, "queue"), health))
+	startSluice(t, cfg)
+	waitFor(t, 60*time.Second, "sluice healthy", func() bool { return healthy(health) })
+	return s
 }
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
 }
 
-// sluiceSeries walks what the receiver produced through promseries (what the
-// exporter will send): series -> values in arrival order (stale markers out).
-func sluiceSeries(t *testing.T, sink *consumertest.MetricsSink, instances map[string]string) map[string][]float64 {
+// sinkSeries is what a sink received: series -> values in time order (stale
+// markers out; a native histogram by its count), with normalized labels.
+func sinkSeries(t *testing.T, s *sink.Sink, instances map[string]string) map[string][]float64 {
 	t.Helper()
 	out := map[string][]float64{}
-	for _, md := range sink.AllMetrics() {
-		if _, err := promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
-			switch {
-			case s.H != nil:
-				k := normalize(s.Labels, instances) + histogramMark
-				out[k] = append(out[k], float64(s.H.Count))
-			case !isStale(s.V):
-				k := normalize(s.Labels, instances)
-				out[k] = append(out[k], s.V)
-			}
-			return nil
-		}); err != nil {
+	for _, key := range s.Series() {
+		ls, err := parseLabels(key)
+		if err != nil {
 			t.Fatal(err)
+		}
+		k := normalize(ls, instances)
+		for _, p := range s.Samples(key) {
+			if !isStale(p.V) {
+				out[k] = append(out[k], p.V)
+			}
+		}
+		for _, p := range s.Histograms(key) {
+			out[k+histogramMark] = append(out[k+histogramMark], p.V)
 		}
 	}
 	return out
@@ -195,7 +191,7 @@ func scrapeFidelity(t *testing.T, native bool) {
 		t.Fatal(err)
 	}
 	defer func() { _ = prom.Process.Kill(); _ = prom.Wait() }()
-	sink := sluiceScrape(t, promConfig(lgSluice.Addrs(), sluiceGlobal))
+	sluiceSink := sluiceScrape(t, promConfig(lgSluice.Addrs(), sluiceGlobal))
 
 	// Enough scrapes on both sides: five of every loadgen target.
 	const scrapes = 5
@@ -211,21 +207,8 @@ func scrapeFidelity(t *testing.T, native bool) {
 	// Prometheus sends every 5 s at most (its batch deadline); let it flush.
 	time.Sleep(7 * time.Second)
 
-	ours := sluiceSeries(t, sink, instances)
-	theirs := map[string][]float64{}
-	for _, key := range s.Series() {
-		ls, err := parseLabels(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := normalize(ls, instances)
-		for _, p := range s.Samples(key) {
-			theirs[k] = append(theirs[k], p.V)
-		}
-		for _, p := range s.Histograms(key) {
-			theirs[k+histogramMark] = append(theirs[k+histogramMark], p.V)
-		}
-	}
+	ours := sinkSeries(t, sluiceSink, instances)
+	theirs := sinkSeries(t, s, instances)
 
 	var missing, extra []string
 	for k := range theirs {
