@@ -224,6 +224,12 @@ func (q *Queue) Append(ctx context.Context, payload []byte) error {
 	encodeHeader(q.wbuf, q.opts.now().UnixNano(), payload)
 	q.wbuf = append(q.wbuf, payload...)
 	if _, err := q.head.Write(q.wbuf); err != nil {
+		// A short write (disk full, say) must not leave a partial record
+		// for the next one to land after: cut the segment back to where it
+		// ended, so the queue stays usable once there is room again.
+		if terr := q.head.Truncate(q.segs[len(q.segs)-1].size); terr != nil {
+			return fmt.Errorf("diskqueue: writing %s: %w (and cutting the partial record: %v)", q.head.Name(), err, terr)
+		}
 		return fmt.Errorf("diskqueue: writing %s: %w", q.head.Name(), err)
 	}
 	q.segs[len(q.segs)-1].size += size

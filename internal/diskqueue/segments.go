@@ -140,6 +140,15 @@ func openCheckpoint(dir string) (*checkpoint, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	// Both slots take their disk blocks now, so that moving the checkpoint
+	// later never needs new space: acknowledging must work on a full disk,
+	// since it is what frees space.
+	if st, err := f.Stat(); err == nil && st.Size() < 2*slotSize {
+		if _, err := f.WriteAt(make([]byte, 2*slotSize-st.Size()), st.Size()); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+	}
 	c := &checkpoint{f: f}
 	var off int64
 	buf := make([]byte, slotSize)
