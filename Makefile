@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit validate-configs e2e docker docker-image bench bench-full bench-scrape bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit race validate-configs e2e docker docker-image bench bench-full bench-scrape bench-check lint clean
 
 all: build
 
@@ -52,6 +52,7 @@ test:
 	$(call timed,test-deps,$(MAKE) --no-print-directory test-deps)
 	$(call timed,vet,$(MAKE) --no-print-directory vet)
 	$(call timed,unit,$(MAKE) --no-print-directory unit)
+	$(call timed,race,$(MAKE) --no-print-directory race)
 	$(call timed,build,$(MAKE) --no-print-directory build)
 	$(call timed,check-generate,$(MAKE) --no-print-directory check-generate)
 	$(call timed,validate-configs,$(MAKE) --no-print-directory validate-configs)
@@ -70,6 +71,12 @@ vet:
 
 unit:
 	go test -count=1 $(GO_PKGS)
+
+# race: the concurrent parts again under the race detector (the queue, the
+# exporter's shards and senders, the translation they share)
+RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/...
+race:
+	go test -race -count=1 $(RACE_PKGS)
 
 validate-configs:
 	@for f in configs/*.yaml; do \

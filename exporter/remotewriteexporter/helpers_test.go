@@ -390,3 +390,14 @@ func init() {
 		os.Exit(0)
 	}
 }
+
+// sampleFor is one float sample of series name{job="j"}.
+func sampleFor(name string, t int64, v float64) *promseries.Sample {
+	return &promseries.Sample{Labels: labels.FromStrings("__name__", name, "job", "j"), T: t, V: v}
+}
+
+func labelsFor(name string) []labels.Label {
+	var out []labels.Label
+	labels.FromStrings("__name__", name, "job", "j").Range(func(l labels.Label) { out = append(out, l) })
+	return out
+}
