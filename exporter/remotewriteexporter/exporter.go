@@ -93,7 +93,7 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 		e.closeQueues()
 		return err
 	}
-	if e.tel, err = newTelemetry(e.set.TelemetrySettings, func() int { return len(e.shards) }, e.allQueues); err != nil {
+	if e.tel, err = newTelemetry(e.set.ID, e.set.TelemetrySettings, func() int { return len(e.shards) }, e.allQueues); err != nil {
 		e.closeQueues()
 		return fmt.Errorf("remote_write: telemetry: %w", err)
 	}

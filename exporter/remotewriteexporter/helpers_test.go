@@ -401,3 +401,29 @@ func labelsFor(name string) []labels.Label {
 	labels.FromStrings("__name__", name, "job", "j").Range(func(l labels.Label) { out = append(out, l) })
 	return out
 }
+
+// gauge reads an observable gauge of the exporter's telemetry; ok is false
+// when it has no point labelled with this exporter's id.
+func (r *running) gauge(t *testing.T, name string) (float64, bool) {
+	t.Helper()
+	m, err := r.tel.GetMetric(name)
+	if err != nil {
+		return 0, false
+	}
+	id := attribute.String("exporter", r.exp.set.ID.String())
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[int64]:
+		for _, dp := range d.DataPoints {
+			if v, ok := dp.Attributes.Value(id.Key); ok && v == id.Value {
+				return float64(dp.Value), true
+			}
+		}
+	case metricdata.Gauge[float64]:
+		for _, dp := range d.DataPoints {
+			if v, ok := dp.Attributes.Value(id.Key); ok && v == id.Value {
+				return dp.Value, true
+			}
+		}
+	}
+	return 0, false
+}

@@ -69,7 +69,7 @@ func TestOrderUnderConcurrency(t *testing.T) {
 		t.Fatalf("sink: %d samples (want %d), %d series (want %d), %d out of order, %d duplicates",
 			st.Samples, want, st.Series, writers*perRound, st.OutOfOrder, st.Duplicates)
 	}
-	if got := r.counter(t, "remote_write_failed", kind(kindSamples)); got == 0 {
+	if got := r.counter(t, "otelcol_remote_write_failed", kind(kindSamples)); got == 0 {
 		t.Error("the backend never failed a request: the test did not exercise retries")
 	}
 }
@@ -83,6 +83,19 @@ func TestQueueSurvivesRestart(t *testing.T) {
 		if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", int64(1000+i), float64(i), "a", "b", "c")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The queue's telemetry shows the backlog, labelled with the exporter id.
+	if n, ok := r.gauge(t, "otelcol_remote_write_queue_records"); !ok || n < 10 || n > 30 { // 10 batches of 3 series over 4 shards
+		t.Errorf("queue_records = %v (found %v), want 10 to 30 (10 batches, 3 series, 4 shards)", n, ok)
+	}
+	if b, ok := r.gauge(t, "otelcol_remote_write_queue_size"); !ok || b <= 0 {
+		t.Errorf("queue_size = %v bytes (found %v), want > 0", b, ok)
+	}
+	if age, ok := r.gauge(t, "otelcol_remote_write_queue_oldest_age"); !ok || age <= 0 {
+		t.Errorf("queue_oldest_age = %v s (found %v), want > 0", age, ok)
+	}
+	if n, ok := r.gauge(t, "otelcol_remote_write_shards"); !ok || n != 4 {
+		t.Errorf("shards = %v (found %v), want 4", n, ok)
 	}
 	r.stop(t)
 	s, url := startSink(t)
@@ -143,8 +156,8 @@ func TestDeltaIsRefusedAndCounted(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), md); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the gauge", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 1 })
-	if got := r.counter(t, "remote_write_dropped", kind(kindSamples), reason(reasonDelta)); got != 1 {
+	waitFor(t, 5*time.Second, "the gauge", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	if got := r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), reason(reasonDelta)); got != 1 {
 		t.Errorf("dropped delta_temporality = %d, want 1", got)
 	}
 	if n := len(c.requests()); n != 1 {

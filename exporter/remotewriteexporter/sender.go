@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
@@ -119,7 +118,7 @@ func (e *rwExporter) deliver(ctx context.Context, payload []byte) bool {
 			return true
 		case fallBack:
 			if e.v1Only.CompareAndSwap(false, true) {
-				e.tel.fallbacks.Add(ctx, 1)
+				e.tel.fallbacks.Add(ctx, 1, e.tel.with())
 				e.logger.Warn("The backend does not take remote write 2.0; sending 1.0 from now on",
 					zap.Int("status", a.status), zap.String("endpoint", e.cfg.ClientConfig.Endpoint))
 			}
@@ -204,13 +203,13 @@ func (e *rwExporter) send(ctx context.Context, h recordHeader, body []byte) atte
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
-		e.tel.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", "error")))
+		e.tel.duration.Record(ctx, time.Since(start).Seconds(), e.tel.with(attribute.String("status", "error")))
 		return attempt{outcome: retry, err: err}
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	resp.Body.Close()
-	e.tel.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", strconv.Itoa(resp.StatusCode))))
+	e.tel.duration.Record(ctx, time.Since(start).Seconds(), e.tel.with(attribute.String("status", strconv.Itoa(resp.StatusCode))))
 	a := attempt{status: resp.StatusCode}
 	code := resp.StatusCode
 	switch {

@@ -34,20 +34,20 @@ func TestRetryMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.retry {
-				waitFor(t, 5*time.Second, "the retry to be delivered", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 3 })
+				waitFor(t, 5*time.Second, "the retry to be delivered", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 3 })
 				if n := len(c.requests()); n != 2 {
 					t.Fatalf("%d requests, want 2 (one failed, one retried)", n)
 				}
-				if got := r.counter(t, "remote_write_failed", kind(kindSamples)); got != 3 {
+				if got := r.counter(t, "otelcol_remote_write_failed", kind(kindSamples)); got != 3 {
 					t.Errorf("failed = %d, want 3", got)
 				}
-				if got := r.counter(t, "remote_write_retried", kind(kindSamples)); got != 3 {
+				if got := r.counter(t, "otelcol_remote_write_retried", kind(kindSamples)); got != 3 {
 					t.Errorf("retried = %d, want 3", got)
 				}
 				return
 			}
 			want := reason(fmt.Sprintf("http_%d", tc.status))
-			waitFor(t, 5*time.Second, "the drop to be counted", func() bool { return r.counter(t, "remote_write_dropped", kind(kindSamples), want) == 3 })
+			waitFor(t, 5*time.Second, "the drop to be counted", func() bool { return r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), want) == 3 })
 			time.Sleep(200 * time.Millisecond) // time for a retry that must not come
 			if n := len(c.requests()); n != 1 {
 				t.Fatalf("%d requests, want exactly 1: status %d must not be retried", n, tc.status)
@@ -74,7 +74,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery after two closed connections", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 1 })
+	waitFor(t, 5*time.Second, "delivery after two closed connections", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	if n := len(c.requests()); n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
@@ -94,7 +94,7 @@ func TestTimeoutsAreRetried(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery after a timeout", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 1 })
+	waitFor(t, 5*time.Second, "delivery after a timeout", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	if n := len(c.requests()); n != 2 {
 		t.Fatalf("%d requests, want 2", n)
 	}
@@ -113,7 +113,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 1 })
+	waitFor(t, 5*time.Second, "delivery", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	reqs := c.requests()
 	if gap := reqs[1].at.Sub(reqs[0].at); gap < time.Second {
 		t.Fatalf("retried after %s, Retry-After said 1s (backoff alone would be ~10ms)", gap)
@@ -170,7 +170,7 @@ func TestUnsupportedMediaTypeFallsBackTo1(t *testing.T) {
 	if got := strings.Join(renderV1(t, reqs[1].body), "\n"); got != strings.Join(goldenV1, "\n") {
 		t.Errorf("converted request:\n%s\nwant:\n%s", got, strings.Join(goldenV1, "\n"))
 	}
-	if got := r.counter(t, "remote_write_fallbacks"); got != 1 {
+	if got := r.counter(t, "otelcol_remote_write_fallbacks"); got != 1 {
 		t.Errorf("fallbacks = %d, want 1", got)
 	}
 }
@@ -189,7 +189,7 @@ func TestTwoHundredWithoutWrittenHeadersFallsBack(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", 1000, 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the 1.0 resend", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 1 })
+	waitFor(t, 5*time.Second, "the 1.0 resend", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	reqs := c.requests()
 	if len(reqs) != 2 || !strings.HasSuffix(reqs[1].header.Get("Content-Type"), MessageV1) {
 		t.Fatalf("want a 2.0 request then a 1.0 one, got %d requests", len(reqs))
@@ -211,8 +211,8 @@ func TestPartialWriteIsCounted(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", 1000, 1, "a", "b", "c")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the partial write", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 2 })
-	if got := r.counter(t, "remote_write_dropped", kind(kindSamples), reason(reasonNotWritten)); got != 1 {
+	waitFor(t, 5*time.Second, "the partial write", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 2 })
+	if got := r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), reason(reasonNotWritten)); got != 1 {
 		t.Errorf("dropped not_written_by_receiver = %d, want 1", got)
 	}
 }
@@ -241,8 +241,8 @@ func TestMaxSampleAge(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "a failed attempt", func() bool { return len(c.requests()) > 0 })
 	down.Store(false)
-	waitFor(t, 5*time.Second, "the fresh sample", func() bool { return r.counter(t, "remote_write_sent", kind(kindSamples)) == 1 })
-	if got := r.counter(t, "remote_write_dropped", kind(kindSamples), reason(reasonTooOld)); got != 2 {
+	waitFor(t, 5*time.Second, "the fresh sample", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	if got := r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), reason(reasonTooOld)); got != 2 {
 		t.Errorf("dropped too_old = %d, want 2", got)
 	}
 	last := c.requests()[len(c.requests())-1]

@@ -35,63 +35,65 @@ type telemetry struct {
 	fallbacks                      metric.Int64Counter
 	duration                       metric.Float64Histogram
 	reg                            metric.Registration
+	id                             attribute.KeyValue // exporter="<id>", on every series
 }
 
-func newTelemetry(set component.TelemetrySettings, shards func() int, queues func() []*diskqueue.Queue) (*telemetry, error) {
+func newTelemetry(id component.ID, set component.TelemetrySettings, shards func() int, queues func() []*diskqueue.Queue) (*telemetry, error) {
 	m := set.MeterProvider.Meter(metadata.ScopeName)
-	t := &telemetry{}
+	t := &telemetry{id: attribute.String("exporter", id.String())}
+	own := metric.WithAttributes(t.id)
 	var err error
-	if t.sent, err = m.Int64Counter("remote_write_sent",
+	if t.sent, err = m.Int64Counter("otelcol_remote_write_sent",
 		metric.WithDescription("Samples, histograms and exemplars the backend accepted (kind)."), metric.WithUnit("{item}")); err != nil {
 		return nil, err
 	}
-	if t.failed, err = m.Int64Counter("remote_write_failed",
+	if t.failed, err = m.Int64Counter("otelcol_remote_write_failed",
 		metric.WithDescription("Samples, histograms and exemplars in requests that failed and will be retried (kind)."), metric.WithUnit("{item}")); err != nil {
 		return nil, err
 	}
-	if t.retried, err = m.Int64Counter("remote_write_retried",
+	if t.retried, err = m.Int64Counter("otelcol_remote_write_retried",
 		metric.WithDescription("Samples, histograms and exemplars sent again after a failed attempt (kind)."), metric.WithUnit("{item}")); err != nil {
 		return nil, err
 	}
-	if t.dropped, err = m.Int64Counter("remote_write_dropped",
+	if t.dropped, err = m.Int64Counter("otelcol_remote_write_dropped",
 		metric.WithDescription("Samples, histograms and exemplars given up on (kind, reason: http_<code>, too_old, delta_temporality, a translation reason, ...)."), metric.WithUnit("{item}")); err != nil {
 		return nil, err
 	}
-	if t.fallbacks, err = m.Int64Counter("remote_write_fallbacks",
+	if t.fallbacks, err = m.Int64Counter("otelcol_remote_write_fallbacks",
 		metric.WithDescription("Times the backend refused remote write 2.0 and the exporter fell back to 1.0.")); err != nil {
 		return nil, err
 	}
-	if t.duration, err = m.Float64Histogram("remote_write_request_duration",
+	if t.duration, err = m.Float64Histogram("otelcol_remote_write_request_duration",
 		metric.WithDescription("Duration of remote-write HTTP requests (status: the HTTP code, or error)."), metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)); err != nil {
 		return nil, err
 	}
-	qBytes, err := m.Int64ObservableGauge("remote_write_queue_size", metric.WithUnit("By"),
+	qBytes, err := m.Int64ObservableGauge("otelcol_remote_write_queue_size", metric.WithUnit("By"),
 		metric.WithDescription("Bytes of the disk queue, over all shards."))
 	if err != nil {
 		return nil, err
 	}
-	qRecords, err := m.Int64ObservableGauge("remote_write_queue_records", metric.WithUnit("{request}"),
+	qRecords, err := m.Int64ObservableGauge("otelcol_remote_write_queue_records", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests in the disk queue not yet acknowledged by the backend."))
 	if err != nil {
 		return nil, err
 	}
-	qAge, err := m.Float64ObservableGauge("remote_write_queue_oldest_age", metric.WithUnit("s"),
+	qAge, err := m.Float64ObservableGauge("otelcol_remote_write_queue_oldest_age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest request in the disk queue; 0 when it is empty."))
 	if err != nil {
 		return nil, err
 	}
-	qLost, err := m.Int64ObservableCounter("remote_write_queue_lost_records", metric.WithUnit("{request}"),
+	qLost, err := m.Int64ObservableCounter("otelcol_remote_write_queue_lost_records", metric.WithUnit("{request}"),
 		metric.WithDescription("Queued requests lost: reason full (dropped by full_policy drop_oldest) or corrupt (failed their checksum)."))
 	if err != nil {
 		return nil, err
 	}
-	nShards, err := m.Int64ObservableGauge("remote_write_shards", metric.WithDescription("Shards (parallel senders)."))
+	nShards, err := m.Int64ObservableGauge("otelcol_remote_write_shards", metric.WithDescription("Shards (parallel senders)."))
 	if err != nil {
 		return nil, err
 	}
-	full := metric.WithAttributes(attribute.String("reason", "full"))
-	corrupt := metric.WithAttributes(attribute.String("reason", "corrupt"))
+	full := metric.WithAttributes(t.id, attribute.String("reason", "full"))
+	corrupt := metric.WithAttributes(t.id, attribute.String("reason", "corrupt"))
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		var st diskqueue.Stats
 		var oldest time.Time
@@ -105,26 +107,22 @@ func newTelemetry(set component.TelemetrySettings, shards func() int, queues fun
 				oldest = s.Oldest
 			}
 		}
-		o.ObserveInt64(qBytes, st.Bytes)
-		o.ObserveInt64(qRecords, st.Records)
+		o.ObserveInt64(qBytes, st.Bytes, own)
+		o.ObserveInt64(qRecords, st.Records, own)
 		age := 0.0
 		if !oldest.IsZero() {
 			age = time.Since(oldest).Seconds()
 		}
-		o.ObserveFloat64(qAge, age)
+		o.ObserveFloat64(qAge, age, own)
 		o.ObserveInt64(qLost, st.DroppedRecs, full)
 		o.ObserveInt64(qLost, st.CorruptRecs, corrupt)
-		o.ObserveInt64(nShards, int64(shards()))
+		o.ObserveInt64(nShards, int64(shards()), own)
 		return nil
 	}, qBytes, qRecords, qAge, qLost, nShards)
 	if err != nil {
 		return nil, err
 	}
 	return t, nil
-}
-
-func kindAttr(kind string) metric.MeasurementOption {
-	return metric.WithAttributes(attribute.String("kind", kind))
 }
 
 // count adds the header's samples, histograms and exemplars to c.
@@ -134,13 +132,18 @@ func (t *telemetry) count(ctx context.Context, c metric.Int64Counter, h recordHe
 		n    int64
 	}{{kindSamples, h.samples}, {kindHistograms, h.histograms}, {kindExemplars, h.exemplars}} {
 		if k.n > 0 {
-			c.Add(ctx, k.n, metric.WithAttributes(append([]attribute.KeyValue{attribute.String("kind", k.kind)}, extra...)...))
+			c.Add(ctx, k.n, metric.WithAttributes(append([]attribute.KeyValue{t.id, attribute.String("kind", k.kind)}, extra...)...))
 		}
 	}
 }
 
 func (t *telemetry) drop(ctx context.Context, h recordHeader, reason string) {
 	t.count(ctx, t.dropped, h, attribute.String("reason", reason))
+}
+
+// with adds the exporter id to a measurement's attributes.
+func (t *telemetry) with(kv ...attribute.KeyValue) metric.MeasurementOption {
+	return metric.WithAttributes(append([]attribute.KeyValue{t.id}, kv...)...)
 }
 
 func (t *telemetry) shutdown() {
