@@ -31,7 +31,7 @@ func Walk(md pmetric.Metrics, opts Options, fn func(*Sample) error) (Dropped, er
 	w := walker{
 		opts:    opts,
 		fn:      fn,
-		namer:   otlptranslator.MetricNamer{WithMetricSuffixes: opts.AddMetricSuffixes},
+		names:   NewNamer(opts),
 		dropped: Dropped{},
 	}
 	rms := md.ResourceMetrics()
@@ -54,7 +54,7 @@ func Walk(md pmetric.Metrics, opts Options, fn func(*Sample) error) (Dropped, er
 type walker struct {
 	opts    Options
 	fn      func(*Sample) error
-	namer   otlptranslator.MetricNamer
+	names   *Namer
 	lnamer  otlptranslator.LabelNamer
 	res     []labels.Label
 	set     labelSet
@@ -63,36 +63,7 @@ type walker struct {
 }
 
 // name returns the series (or family) name of m and its metadata.
-func (w *walker) name(m pmetric.Metric) (string, Metadata, bool) {
-	meta := Metadata{Help: m.Description(), Unit: m.Unit()}
-	if typ, prom := IsPrometheus(m); prom {
-		meta.Family, meta.Type = m.Name(), typ
-		return m.Name(), meta, true
-	}
-	var t otlptranslator.MetricType
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		t, meta.Type = otlptranslator.MetricTypeGauge, model.MetricTypeGauge
-	case pmetric.MetricTypeSum:
-		if m.Sum().IsMonotonic() {
-			t, meta.Type = otlptranslator.MetricTypeMonotonicCounter, model.MetricTypeCounter
-		} else {
-			t, meta.Type = otlptranslator.MetricTypeNonMonotonicCounter, model.MetricTypeGauge
-		}
-	case pmetric.MetricTypeHistogram:
-		t, meta.Type = otlptranslator.MetricTypeHistogram, model.MetricTypeHistogram
-	case pmetric.MetricTypeExponentialHistogram:
-		t, meta.Type = otlptranslator.MetricTypeExponentialHistogram, model.MetricTypeHistogram
-	case pmetric.MetricTypeSummary:
-		t, meta.Type = otlptranslator.MetricTypeSummary, model.MetricTypeSummary
-	}
-	n, err := w.namer.Build(otlptranslator.Metric{Name: m.Name(), Unit: m.Unit(), Type: t})
-	if err != nil {
-		n = ""
-	}
-	meta.Family = n
-	return n, meta, false
-}
+func (w *walker) name(m pmetric.Metric) (string, Metadata, bool) { return w.names.MetricName(m) }
 
 func (w *walker) metric(m pmetric.Metric) error {
 	name, meta, prom := w.name(m)
