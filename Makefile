@@ -73,8 +73,8 @@ unit:
 	go test -count=1 $(GO_PKGS)
 
 # race: the concurrent parts again under the race detector (the queue, the
-# exporter's shards and senders, the translation they share)
-RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/...
+# exporter's shards and senders, the translation they share, the processors)
+RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/... ./processor/...
 race:
 	go test -race -count=1 $(RACE_PKGS)
 

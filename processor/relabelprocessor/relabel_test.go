@@ -126,3 +126,47 @@ func diff(want, got []string) string {
 	sort.Strings(out)
 	return strings.Join(out, "\n")
 }
+
+// Callers run concurrently (several receivers feed one pipeline): each gets
+// Prometheus' answer while they share and evict the cache.
+func TestConcurrentCallers(t *testing.T) {
+	for _, size := range []int{2, 100_000} {
+		cfg := createDefaultConfig()
+		cfg.MaxCacheSize = size
+		cfg.MetricRelabelConfigs = rulesFrom(t, oracleCases[len(oracleCases)-1].rules)
+		rules, _ := compileRules(cfg.MetricRelabelConfigs)
+		want := oracle(t, rules, promseries.Options{})
+		p := newTestProcessor(t, cfg)
+		errs := make(chan string, 4)
+		for g := 0; g < 4; g++ {
+			go func() {
+				for i := 0; i < 50; i++ {
+					out, err := p.processMetrics(t.Context(), input())
+					if err != nil {
+						errs <- err.Error()
+						return
+					}
+					var got []string
+					if _, err := promseries.Walk(out, promseries.Options{}, func(s *promseries.Sample) error {
+						got = append(got, sampleLine(s.Labels, s))
+						return nil
+					}); err != nil {
+						errs <- err.Error()
+						return
+					}
+					sort.Strings(got)
+					if d := diff(want, got); d != "" {
+						errs <- d
+						return
+					}
+				}
+				errs <- ""
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			if e := <-errs; e != "" {
+				t.Fatalf("cache size %d: %s", size, e)
+			}
+		}
+	}
+}
