@@ -1,4 +1,7 @@
-package prometheusreceiver
+// Package zapslog hands the log/slog records of Prometheus libraries
+// (scrape, discovery, node_exporter's collectors) to the collector's zap
+// logger, so they carry the component id like every other log line.
+package zapslog
 
 import (
 	"context"
@@ -8,13 +11,12 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// zapHandler sends the Prometheus libraries' slog records to the collector's
-// zap logger, so they carry the component id like every other log line.
 type zapHandler struct {
 	logger *zap.Logger
 }
 
-func newSlogger(logger *zap.Logger) *slog.Logger { return slog.New(zapHandler{logger: logger}) }
+// New returns a slog logger writing to logger.
+func New(logger *zap.Logger) *slog.Logger { return slog.New(zapHandler{logger: logger}) }
 
 func zapLevel(l slog.Level) zapcore.Level {
 	switch {
