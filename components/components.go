@@ -33,7 +33,10 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter"
+	"github.com/sluicehq/sluice/processor/batchprocessor"
+	"github.com/sluicehq/sluice/processor/relabelprocessor"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver"
+	"github.com/sluicehq/sluice/receiver/unixreceiver"
 )
 
 // Module versions, as written in builder-config.yaml.
@@ -60,12 +63,15 @@ func receivers() []entry[receiver.Factory] {
 	return []entry[receiver.Factory]{
 		{core + "receiver/otlpreceiver " + coreVersion, otlpreceiver.NewFactory()},
 		{sluice, prometheusreceiver.NewFactory()},
+		{sluice, unixreceiver.NewFactory()},
 	}
 }
 
 func processors() []entry[processor.Factory] {
 	return []entry[processor.Factory]{
 		{core + "processor/memorylimiterprocessor " + coreVersion, memorylimiterprocessor.NewFactory()},
+		{sluice, relabelprocessor.NewFactory()},
+		{sluice, batchprocessor.NewFactory()},
 	}
 }
 

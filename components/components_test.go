@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
@@ -39,13 +40,41 @@ func readManifest(t *testing.T) manifest {
 	return m
 }
 
+// gomods lists the distinct modules of the manifest's entries: this
+// repository's module appears once per component it provides.
 func gomods(ms []module) []string {
+	seen := map[string]bool{}
 	out := make([]string, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, m.GoMod)
+		if !seen[m.GoMod] {
+			seen[m.GoMod] = true
+			out = append(out, m.GoMod)
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ownImports counts the manifest's entries from this repository's module,
+// and ownTypes the component types Components() has from it.
+func ownImports(ms []module) int {
+	n := 0
+	for _, m := range ms {
+		if strings.HasPrefix(m.GoMod, "github.com/sluicehq/sluice ") {
+			n++
+		}
+	}
+	return n
+}
+
+func ownTypes(modules map[component.Type]string) int {
+	n := 0
+	for _, v := range modules {
+		if strings.HasPrefix(v, "github.com/sluicehq/sluice ") {
+			n++
+		}
+	}
+	return n
 }
 
 // moduleValues lists the distinct modules of a *Modules map: a renamed
@@ -110,6 +139,9 @@ func TestComponentsMatchBuilderConfig(t *testing.T) {
 			}
 		}
 		sameList(t, c.kind, gomods(c.manifest), moduleValues(c.modules))
+		if a, b := ownImports(c.manifest), ownTypes(c.modules); a != b {
+			t.Errorf("%s: builder-config.yaml imports %d of Sluice's own, components.Components() has %d", c.kind, a, b)
+		}
 	}
 
 	// Providers keep the manifest's order: it is the order ocb registers them in.

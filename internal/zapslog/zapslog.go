@@ -15,8 +15,11 @@ type zapHandler struct {
 	logger *zap.Logger
 }
 
-// New returns a slog logger writing to logger.
-func New(logger *zap.Logger) *slog.Logger { return slog.New(zapHandler{logger: logger}) }
+// New returns a slog logger writing to logger. The caller and stack trace zap
+// would add point into log/slog, not at the library's code, so they are left out.
+func New(logger *zap.Logger) *slog.Logger {
+	return slog.New(zapHandler{logger: logger.WithOptions(zap.WithCaller(false), zap.AddStacktrace(zapcore.FatalLevel))})
+}
 
 func zapLevel(l slog.Level) zapcore.Level {
 	switch {
