@@ -36,7 +36,8 @@ service:
     protocols: {http: {endpoint: "127.0.0.1:0"}}
   prometheuss:
 ` + pipeline,
-			want: []string{`'receivers' unknown type: "prometheuss"`, `valid values: [otlp prometheus]`},
+			// the collector lists the types in map order
+			want: []string{`'receivers' unknown type: "prometheuss"`, `valid values: [`, `otlp`, `unix`},
 		},
 		{
 			name: "misspelt key names the component and the key",
@@ -58,6 +59,28 @@ processors:
     check_interval: 0s
 ` + strings.Replace(pipeline, "receivers: [otlp]", "receivers: [otlp]\n      processors: [memory_limiter]", 1),
 			want: []string{`processors::memory_limiter`, `check_interval`},
+		},
+		{
+			name: "bad relabel rule names the processor, the rule and the key",
+			config: `receivers:
+  otlp:
+    protocols: {http: {endpoint: "127.0.0.1:0"}}
+processors:
+  relabel:
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: "go_(.*"
+        action: drop
+` + strings.Replace(pipeline, "receivers: [otlp]", "receivers: [otlp]\n      processors: [relabel]", 1),
+			want: []string{`processors::relabel`, "metric_relabel_configs[0]::regex: error parsing regexp: missing closing ): `^(?s:go_(.*)$`"},
+		},
+		{
+			name: "unknown host collector lists the known ones",
+			config: `receivers:
+  unix:
+    set_collectors: [cpu, memory]
+` + strings.Replace(pipeline, "receivers: [otlp]", "receivers: [unix]", 1),
+			want: []string{`receivers::unix`, `set_collectors: unknown collector "memory" (known: arp, `},
 		},
 		{
 			name: "pipeline naming a component that is not configured",
