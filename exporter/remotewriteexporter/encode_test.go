@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/comptest"
 )
 
 // The golden requests: what every metric type becomes on the wire, decoded
@@ -58,7 +60,7 @@ func TestGoldenEncoding(t *testing.T) {
 			if err := r.exp.ConsumeMetrics(context.Background(), everyType()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "one request", func() bool { return len(c.requests()) == 1 })
+			comptest.WaitFor(t, 5*time.Second, "one request", func() bool { return len(c.requests()) == 1 })
 			req := c.requests()[0]
 			want := map[string]string{
 				"Content-Encoding":                  "snappy",

@@ -29,6 +29,7 @@ import (
 
 	"github.com/sluicehq/sluice/bench/sink"
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter/internal/metadata"
+	"github.com/sluicehq/sluice/internal/comptest"
 	"github.com/sluicehq/sluice/internal/promseries"
 )
 
@@ -97,38 +98,11 @@ func (r *running) stop(t *testing.T) {
 // whose attributes include want.
 func (r *running) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
 	t.Helper()
-	m, err := r.tel.GetMetric(name)
-	if err != nil {
-		return 0 // not recorded yet
-	}
-	var n int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		ok := true
-		for _, kv := range want {
-			if v, found := dp.Attributes.Value(kv.Key); !found || v != kv.Value {
-				ok = false
-			}
-		}
-		if ok {
-			n += dp.Value
-		}
-	}
-	return n
+	return comptest.Counter(r.tel, name, want...)
 }
 
 func kind(k string) attribute.KeyValue   { return attribute.String("kind", k) }
 func reason(r string) attribute.KeyValue { return attribute.String("reason", r) }
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // startSink runs bench/sink on loopback; its remote-write URL is returned.
 func startSink(t *testing.T) (*sink.Sink, string) {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/sluicehq/sluice/bench/sink"
+	"github.com/sluicehq/sluice/internal/comptest"
 )
 
 // Many writers, four shards, a backend that fails on and off: every sample
@@ -61,7 +62,7 @@ func TestOrderUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	want := writers * rounds * perRound
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d samples at the sink", want), func() bool { return s.Stats().RemoteWrite.Samples >= want })
+	comptest.WaitFor(t, 30*time.Second, fmt.Sprintf("%d samples at the sink", want), func() bool { return s.Stats().RemoteWrite.Samples >= want })
 	close(stop)
 	faults.Wait()
 	st := s.Stats().RemoteWrite
@@ -100,8 +101,8 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	r.stop(t)
 	s, url := startSink(t)
 	r2 := startExporter(t, url, dir, nil)
-	waitFor(t, 10*time.Second, "30 samples after the restart", func() bool { return s.Stats().RemoteWrite.Samples == 30 })
-	waitFor(t, 5*time.Second, "an empty queue", func() bool {
+	comptest.WaitFor(t, 10*time.Second, "30 samples after the restart", func() bool { return s.Stats().RemoteWrite.Samples == 30 })
+	comptest.WaitFor(t, 5*time.Second, "an empty queue", func() bool {
 		for _, q := range r2.exp.allQueues() {
 			if q.Stats().Records > 0 {
 				return false
@@ -134,11 +135,11 @@ func TestShardCountChangeDrainsOldLayoutFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "80 samples", func() bool { return s.Stats().RemoteWrite.Samples == 80 })
+	comptest.WaitFor(t, 10*time.Second, "80 samples", func() bool { return s.Stats().RemoteWrite.Samples == 80 })
 	if st := s.Stats().RemoteWrite; st.OutOfOrder != 0 || st.Duplicates != 0 {
 		t.Fatalf("%d out of order, %d duplicates", st.OutOfOrder, st.Duplicates)
 	}
-	waitFor(t, 5*time.Second, "the old layout removed", func() bool {
+	comptest.WaitFor(t, 5*time.Second, "the old layout removed", func() bool {
 		_, err := os.Stat(filepath.Join(r2.exp.dir, "shards-2"))
 		return os.IsNotExist(err)
 	})
@@ -156,7 +157,7 @@ func TestDeltaIsRefusedAndCounted(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), md); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the gauge", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	comptest.WaitFor(t, 5*time.Second, "the gauge", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	if got := r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), reason(reasonDelta)); got != 1 {
 		t.Errorf("dropped delta_temporality = %d, want 1", got)
 	}
@@ -219,7 +220,7 @@ func TestKillDuringExport(t *testing.T) {
 	if len(want) < kills {
 		t.Fatalf("only %d acknowledged batches over %d runs: the children did not get to work", len(want), kills)
 	}
-	waitFor(t, 30*time.Second, "every acknowledged sample", func() bool {
+	comptest.WaitFor(t, 30*time.Second, "every acknowledged sample", func() bool {
 		for _, w := range want {
 			var round, batch int
 			fmt.Sscanf(w, "%d %d", &round, &batch)

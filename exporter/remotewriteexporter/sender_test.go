@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/comptest"
 )
 
 // The retry matrix: which answers are retried and which are dropped and
@@ -34,7 +36,7 @@ func TestRetryMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.retry {
-				waitFor(t, 5*time.Second, "the retry to be delivered", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 3 })
+				comptest.WaitFor(t, 5*time.Second, "the retry to be delivered", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 3 })
 				if n := len(c.requests()); n != 2 {
 					t.Fatalf("%d requests, want 2 (one failed, one retried)", n)
 				}
@@ -47,7 +49,7 @@ func TestRetryMatrix(t *testing.T) {
 				return
 			}
 			want := reason(fmt.Sprintf("http_%d", tc.status))
-			waitFor(t, 5*time.Second, "the drop to be counted", func() bool { return r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), want) == 3 })
+			comptest.WaitFor(t, 5*time.Second, "the drop to be counted", func() bool { return r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), want) == 3 })
 			time.Sleep(200 * time.Millisecond) // time for a retry that must not come
 			if n := len(c.requests()); n != 1 {
 				t.Fatalf("%d requests, want exactly 1: status %d must not be retried", n, tc.status)
@@ -74,7 +76,7 @@ func TestNetworkErrorsAreRetried(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery after two closed connections", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	comptest.WaitFor(t, 5*time.Second, "delivery after two closed connections", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	if n := len(c.requests()); n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
@@ -94,7 +96,7 @@ func TestTimeoutsAreRetried(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery after a timeout", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	comptest.WaitFor(t, 5*time.Second, "delivery after a timeout", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	if n := len(c.requests()); n != 2 {
 		t.Fatalf("%d requests, want 2", n)
 	}
@@ -113,7 +115,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", time.Now().UnixMilli(), 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	comptest.WaitFor(t, 5*time.Second, "delivery", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	reqs := c.requests()
 	if gap := reqs[1].at.Sub(reqs[0].at); gap < time.Second {
 		t.Fatalf("retried after %s, Retry-After said 1s (backoff alone would be ~10ms)", gap)
@@ -155,11 +157,11 @@ func TestUnsupportedMediaTypeFallsBackTo1(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), everyType()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "delivery as 1.0", func() bool { return len(c.requests()) == 2 })
+	comptest.WaitFor(t, 5*time.Second, "delivery as 1.0", func() bool { return len(c.requests()) == 2 })
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", 2000, 1, "later")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the next request", func() bool { return len(c.requests()) == 3 })
+	comptest.WaitFor(t, 5*time.Second, "the next request", func() bool { return len(c.requests()) == 3 })
 	reqs := c.requests()
 	for i, want := range []string{MessageV2, MessageV1, MessageV1} {
 		if got := reqs[i].header.Get("Content-Type"); !strings.HasSuffix(got, want) {
@@ -189,7 +191,7 @@ func TestTwoHundredWithoutWrittenHeadersFallsBack(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", 1000, 1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the 1.0 resend", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	comptest.WaitFor(t, 5*time.Second, "the 1.0 resend", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	reqs := c.requests()
 	if len(reqs) != 2 || !strings.HasSuffix(reqs[1].header.Get("Content-Type"), MessageV1) {
 		t.Fatalf("want a 2.0 request then a 1.0 one, got %d requests", len(reqs))
@@ -211,7 +213,7 @@ func TestPartialWriteIsCounted(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), gauges("j", 1000, 1, "a", "b", "c")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the partial write", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 2 })
+	comptest.WaitFor(t, 5*time.Second, "the partial write", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 2 })
 	if got := r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), reason(reasonNotWritten)); got != 1 {
 		t.Errorf("dropped not_written_by_receiver = %d, want 1", got)
 	}
@@ -239,9 +241,9 @@ func TestMaxSampleAge(t *testing.T) {
 	if err := r.exp.ConsumeMetrics(context.Background(), md); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a failed attempt", func() bool { return len(c.requests()) > 0 })
+	comptest.WaitFor(t, 5*time.Second, "a failed attempt", func() bool { return len(c.requests()) > 0 })
 	down.Store(false)
-	waitFor(t, 5*time.Second, "the fresh sample", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
+	comptest.WaitFor(t, 5*time.Second, "the fresh sample", func() bool { return r.counter(t, "otelcol_remote_write_sent", kind(kindSamples)) == 1 })
 	if got := r.counter(t, "otelcol_remote_write_dropped", kind(kindSamples), reason(reasonTooOld)); got != 2 {
 		t.Errorf("dropped too_old = %d, want 2", got)
 	}

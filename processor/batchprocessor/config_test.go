@@ -2,7 +2,6 @@ package batchprocessor
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,23 +9,18 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/internal/comptest"
+	"github.com/sluicehq/sluice/processor/batchprocessor/internal/metadata"
 )
 
 // loadConfig reads one processor entry of testdata/config.yaml the way the
 // collector does: unmarshal over the defaults, then validate.
 func loadConfig(t *testing.T, name string) (*Config, error) {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	sub, err := cm.Sub(component.MustNewIDWithName("batch", name).String())
-	require.NoError(t, err)
 	cfg := createDefaultConfig()
-	if err := sub.Unmarshal(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, confmap.Validate(cfg)
+	return cfg, comptest.LoadConfig(t, component.NewIDWithName(metadata.Type, name).String(), cfg)
 }
 
 func TestConfigDefaults(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/sluicehq/sluice/internal/comptest"
 	"github.com/sluicehq/sluice/processor/batchprocessor/internal/metadata"
 )
 
@@ -74,35 +75,7 @@ func (r *running) stop(t *testing.T) {
 // whose attributes include want.
 func (r *running) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
 	t.Helper()
-	m, err := r.tel.GetMetric(name)
-	if err != nil {
-		return 0 // not recorded yet
-	}
-	var n int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		ok := true
-		for _, kv := range want {
-			if v, found := dp.Attributes.Value(kv.Key); !found || v != kv.Value {
-				ok = false
-			}
-		}
-		if ok {
-			n += dp.Value
-		}
-	}
-	return n
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return comptest.Counter(r.tel, name, want...)
 }
 
 // slowSink is a next consumer that can be held shut (gate), slowed down or

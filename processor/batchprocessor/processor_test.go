@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/sluicehq/sluice/internal/comptest"
 )
 
 var (
@@ -45,7 +47,7 @@ func TestSizeTrigger(t *testing.T) {
 	}
 	require.Zero(t, sink.DataPointCount(), "80 of 100 points must wait")
 	require.NoError(t, r.p.ConsumeMetrics(bg, gauge("", "a", 80, 40)))
-	waitFor(t, 5*time.Second, "the batch", func() bool { return sink.DataPointCount() == 120 })
+	comptest.WaitFor(t, 5*time.Second, "the batch", func() bool { return sink.DataPointCount() == 120 })
 	require.Len(t, sink.AllMetrics(), 1, "one batch: no send_batch_max_size")
 	require.Equal(t, map[string][]int64{"a": sequence(0, 120)}, sequences(sink.AllMetrics()))
 	require.EqualValues(t, 1, r.counter(t, "otelcol_batch_sends", triggerIs(triggerSize)))
@@ -55,7 +57,7 @@ func TestTimeoutTrigger(t *testing.T) {
 	sink := new(consumertest.MetricsSink)
 	r := start(t, sink, func(c *Config) { c.Timeout = 20 * time.Millisecond })
 	require.NoError(t, r.p.ConsumeMetrics(bg, gauge("", "a", 0, 10)))
-	waitFor(t, 5*time.Second, "the timeout to send", func() bool { return sink.DataPointCount() == 10 })
+	comptest.WaitFor(t, 5*time.Second, "the timeout to send", func() bool { return sink.DataPointCount() == 10 })
 	require.EqualValues(t, 1, r.counter(t, "otelcol_batch_sends", triggerIs(triggerTimeout)))
 }
 
@@ -66,12 +68,12 @@ func TestTimeoutZero(t *testing.T) {
 	sink.gate = make(chan struct{})
 	r := start(t, sink, func(c *Config) { c.Timeout = 0 })
 	require.NoError(t, r.p.ConsumeMetrics(bg, gauge("", "a", 0, 10)))
-	waitFor(t, 5*time.Second, "the first export", func() bool { return sink.calls.Load() == 1 })
+	comptest.WaitFor(t, 5*time.Second, "the first export", func() bool { return sink.calls.Load() == 1 })
 	for i := 1; i <= 3; i++ {
 		require.NoError(t, r.p.ConsumeMetrics(bg, gauge("", "a", i*10, 10)))
 	}
 	close(sink.gate)
-	waitFor(t, 5*time.Second, "all points", func() bool { return sink.DataPointCount() == 40 })
+	comptest.WaitFor(t, 5*time.Second, "all points", func() bool { return sink.DataPointCount() == 40 })
 	got := sink.AllMetrics()
 	require.Len(t, got, 2)
 	require.Equal(t, 30, got[1].DataPointCount())
@@ -97,7 +99,7 @@ func TestSplitAtMaxSize(t *testing.T) {
 			in := mixed(2, 3) // 60 points of all five types
 			want := flatten(in)
 			require.NoError(t, r.p.ConsumeMetrics(bg, in))
-			waitFor(t, 5*time.Second, "the batches", func() bool { return sink.DataPointCount() == 60 })
+			comptest.WaitFor(t, 5*time.Second, "the batches", func() bool { return sink.DataPointCount() == 60 })
 			var sizes []int
 			for _, md := range sink.AllMetrics() {
 				sizes = append(sizes, md.DataPointCount())
@@ -255,7 +257,7 @@ func TestPushBack(t *testing.T) {
 			accepted.Add(1)
 		})
 	}
-	waitFor(t, 5*time.Second, "5 requests to fill the bound", func() bool { return accepted.Load() == 5 })
+	comptest.WaitFor(t, 5*time.Second, "5 requests to fill the bound", func() bool { return accepted.Load() == 5 })
 	time.Sleep(20 * time.Millisecond)
 	require.EqualValues(t, 5, accepted.Load(), "callers past the bound must block")
 	held, _ := r.p.held()
@@ -309,7 +311,7 @@ func TestShutdownRefusesBlockedCallers(t *testing.T) {
 	require.NoError(t, r.p.ConsumeMetrics(bg, gauge("", "a", 0, 10)))
 	blocked := make(chan error)
 	go func() { blocked <- r.p.ConsumeMetrics(bg, gauge("", "b", 0, 10)) }()
-	waitFor(t, 5*time.Second, "the caller to block", func() bool {
+	comptest.WaitFor(t, 5*time.Second, "the caller to block", func() bool {
 		s := r.p.single.Load()
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -375,9 +377,9 @@ func TestWaitForResult(t *testing.T) {
 			})
 			errA, errB := make(chan error), make(chan error)
 			go func() { errA <- r.p.ConsumeMetrics(bg, gauge("", "a", 0, 15)) }()
-			waitFor(t, 5*time.Second, "batch 1 in export", func() bool { return sink.calls.Load() == 1 })
+			comptest.WaitFor(t, 5*time.Second, "batch 1 in export", func() bool { return sink.calls.Load() == 1 })
 			go func() { errB <- r.p.ConsumeMetrics(bg, gauge("", "b", 20, 5)) }()
-			waitFor(t, 5*time.Second, "batch 2 cut", func() bool { held, _ := r.p.held(); return held == 20 })
+			comptest.WaitFor(t, 5*time.Second, "batch 2 cut", func() bool { held, _ := r.p.held(); return held == 20 })
 			close(sink.gate)
 			check := func(who string, err error, want []error) {
 				if len(want) == 0 {
@@ -419,7 +421,7 @@ func TestWaitForResultContextEnds(t *testing.T) {
 	defer cancel()
 	require.ErrorIs(t, r.p.ConsumeMetrics(ctx, gauge("", "a", 0, 3)), context.DeadlineExceeded)
 	close(sink.gate)
-	waitFor(t, 5*time.Second, "the export", func() bool { return sink.DataPointCount() == 3 })
+	comptest.WaitFor(t, 5*time.Second, "the export", func() bool { return sink.DataPointCount() == 3 })
 }
 
 func TestShutdownFlushes(t *testing.T) {

@@ -3,6 +3,8 @@ package batchprocessor
 import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/sluicehq/sluice/internal/metricshape"
+
 	"github.com/sluicehq/sluice/internal/promseries"
 )
 
@@ -74,28 +76,18 @@ func splitMetricSlice(src, dst pmetric.MetricSlice, n int) int {
 // splitMetric moves the first n data points of src (which has more) into
 // dst, an empty metric, which gets a copy of src's header.
 func splitMetric(src, dst pmetric.Metric, n int) {
-	dst.SetName(src.Name())
-	dst.SetDescription(src.Description())
-	dst.SetUnit(src.Unit())
-	src.Metadata().CopyTo(dst.Metadata())
+	metricshape.EmptyLike(src, dst)
 	switch src.Type() {
 	case pmetric.MetricTypeGauge:
-		movePoints[pmetric.NumberDataPoint](src.Gauge().DataPoints(), dst.SetEmptyGauge().DataPoints(), n)
+		movePoints[pmetric.NumberDataPoint](src.Gauge().DataPoints(), dst.Gauge().DataPoints(), n)
 	case pmetric.MetricTypeSum:
-		s, d := src.Sum(), dst.SetEmptySum()
-		d.SetAggregationTemporality(s.AggregationTemporality())
-		d.SetIsMonotonic(s.IsMonotonic())
-		movePoints[pmetric.NumberDataPoint](s.DataPoints(), d.DataPoints(), n)
+		movePoints[pmetric.NumberDataPoint](src.Sum().DataPoints(), dst.Sum().DataPoints(), n)
 	case pmetric.MetricTypeHistogram:
-		s, d := src.Histogram(), dst.SetEmptyHistogram()
-		d.SetAggregationTemporality(s.AggregationTemporality())
-		movePoints[pmetric.HistogramDataPoint](s.DataPoints(), d.DataPoints(), n)
+		movePoints[pmetric.HistogramDataPoint](src.Histogram().DataPoints(), dst.Histogram().DataPoints(), n)
 	case pmetric.MetricTypeExponentialHistogram:
-		s, d := src.ExponentialHistogram(), dst.SetEmptyExponentialHistogram()
-		d.SetAggregationTemporality(s.AggregationTemporality())
-		movePoints[pmetric.ExponentialHistogramDataPoint](s.DataPoints(), d.DataPoints(), n)
+		movePoints[pmetric.ExponentialHistogramDataPoint](src.ExponentialHistogram().DataPoints(), dst.ExponentialHistogram().DataPoints(), n)
 	case pmetric.MetricTypeSummary:
-		movePoints[pmetric.SummaryDataPoint](src.Summary().DataPoints(), dst.SetEmptySummary().DataPoints(), n)
+		movePoints[pmetric.SummaryDataPoint](src.Summary().DataPoints(), dst.Summary().DataPoints(), n)
 	}
 }
 

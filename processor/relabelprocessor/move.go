@@ -3,6 +3,7 @@ package relabelprocessor
 import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/sluicehq/sluice/internal/metricshape"
 	"github.com/sluicehq/sluice/internal/promseries"
 )
 
@@ -79,7 +80,7 @@ func (w *worker) target(ref *pointRef, d *decision) pmetric.Metric {
 		dst = w.movedScope(ref, d.res).Metrics()
 	}
 	m := dst.AppendEmpty()
-	shapeLike(ref.m, m)
+	metricshape.EmptyLike(ref.m, m)
 	if d.rename != "" {
 		m.SetName(d.rename)
 	}
@@ -123,26 +124,4 @@ func (w *worker) movedScope(ref *pointRef, e *resEdit) pmetric.ScopeMetrics {
 		w.movedOrder = append(w.movedOrder, e.id)
 	}
 	return rm.ScopeMetrics().At(ref.scope)
-}
-
-// shapeLike makes dst an empty metric of src's name, type and settings.
-func shapeLike(src, dst pmetric.Metric) {
-	dst.SetName(src.Name())
-	dst.SetDescription(src.Description())
-	dst.SetUnit(src.Unit())
-	src.Metadata().CopyTo(dst.Metadata())
-	switch src.Type() {
-	case pmetric.MetricTypeGauge:
-		dst.SetEmptyGauge()
-	case pmetric.MetricTypeSum:
-		s := dst.SetEmptySum()
-		s.SetAggregationTemporality(src.Sum().AggregationTemporality())
-		s.SetIsMonotonic(src.Sum().IsMonotonic())
-	case pmetric.MetricTypeHistogram:
-		dst.SetEmptyHistogram().SetAggregationTemporality(src.Histogram().AggregationTemporality())
-	case pmetric.MetricTypeExponentialHistogram:
-		dst.SetEmptyExponentialHistogram().SetAggregationTemporality(src.ExponentialHistogram().AggregationTemporality())
-	case pmetric.MetricTypeSummary:
-		dst.SetEmptySummary()
-	}
 }

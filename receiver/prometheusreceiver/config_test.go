@@ -1,33 +1,22 @@
 package prometheusreceiver
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/sluicehq/sluice/internal/comptest"
 )
 
 // loadConfig reads one receiver entry of testdata/config.yaml the way the
 // collector does: unmarshal, then validate.
 func loadConfig(t *testing.T, id string) (*Config, error) {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := cm.Sub(component.MustNewIDWithName("prometheus", strings.TrimPrefix(id, "prometheus/")).String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := createDefaultConfig().(*Config)
-	if err := sub.Unmarshal(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, confmap.Validate(cfg)
+	return cfg, comptest.LoadConfig(t, component.MustNewIDWithName("prometheus", strings.TrimPrefix(id, "prometheus/")).String(), cfg)
 }
 
 func TestConfigValid(t *testing.T) {

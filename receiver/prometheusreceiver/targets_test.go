@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluicehq/sluice/internal/comptest"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
 )
 
@@ -60,7 +61,7 @@ config:
 	defer rcv.Shutdown(context.Background())
 
 	down := func() int { return logs.FilterMessage("scrape target down").Len() }
-	waitFor(t, 10*time.Second, "the down warning", func() bool { return down() == 1 })
+	comptest.WaitFor(t, 10*time.Second, "the down warning", func() bool { return down() == 1 })
 	time.Sleep(1500 * time.Millisecond) // many more failed scrapes
 	if n := down(); n != 1 {
 		t.Fatalf("%d down warnings over many failed scrapes, want 1", n)
@@ -71,5 +72,5 @@ config:
 		t.Fatalf("down warning fields %v, want the target URL, job and error", fields)
 	}
 	failing.Store(false)
-	waitFor(t, 10*time.Second, "the up-again message", func() bool { return logs.FilterMessage("scrape target up again").Len() == 1 })
+	comptest.WaitFor(t, 10*time.Second, "the up-again message", func() bool { return logs.FilterMessage("scrape target up again").Len() == 1 })
 }
