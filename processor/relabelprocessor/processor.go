@@ -2,6 +2,7 @@ package relabelprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 
 	"github.com/prometheus/prometheus/model/relabel"
@@ -98,18 +99,16 @@ func (w *worker) run(md pmetric.Metrics) {
 // copies of the resource that points moved to.
 func (w *worker) resource(rm pmetric.ResourceMetrics, extra []pmetric.ResourceMetrics) []pmetric.ResourceMetrics {
 	w.res = w.p.names.ResourceSources(rm.Resource(), w.res[:0])
-	w.key = w.key[:0]
+	// Keys are length-prefixed strings, so no two label sets share a key.
+	w.key = binary.AppendUvarint(w.key[:0], uint64(len(w.res)))
 	for _, s := range w.res {
-		w.key = append(w.key, s.Name...)
-		w.key = append(w.key, 0)
-		w.key = append(w.key, s.Value...)
+		w.key = appendString(w.key, s.Name)
+		w.key = appendString(w.key, s.Value)
+		w.key = binary.AppendUvarint(w.key, uint64(len(s.Keys)))
 		for _, k := range s.Keys {
-			w.key = append(w.key, 1)
-			w.key = append(w.key, k...)
+			w.key = appendString(w.key, k)
 		}
-		w.key = append(w.key, 2)
 	}
-	w.key = append(w.key, 3)
 	resKey := len(w.key)
 	clear(w.moved)
 	w.movedOrder = w.movedOrder[:0]
@@ -126,11 +125,11 @@ func (w *worker) resource(rm pmetric.ResourceMetrics, extra []pmetric.ResourceMe
 			if name == "" {
 				return false // the exporter drops it and says why
 			}
-			w.key = append(w.key[:resKey], name...)
+			w.key = appendString(w.key[:resKey], name)
 			if prom {
-				w.key = append(w.key, 4)
+				w.key = append(w.key, 'p')
 			} else {
-				w.key = append(w.key, 5)
+				w.key = append(w.key, 'o')
 			}
 			pt := pointRef{rm: rm, scope: j, metric: idx, m: m, meta: meta, prom: prom, name: name, keyLen: len(w.key)}
 			had := promseries.DataPoints(m) > 0
@@ -163,14 +162,15 @@ type pointRef struct {
 func (w *worker) decide(ref *pointRef, attrs pcommon.Map) *decision {
 	w.key = w.key[:ref.keyLen]
 	attrs.Range(func(k string, v pcommon.Value) bool {
-		w.key = append(w.key, k...)
-		w.key = append(w.key, 0)
-		if v.Type() == pcommon.ValueTypeStr {
-			w.key = append(w.key, v.Str()...)
+		w.key = appendString(w.key, k)
+		// Prometheus data has string attributes only; Str is the cheap test.
+		if s := v.Str(); s != "" || v.Type() == pcommon.ValueTypeStr {
+			w.key = append(w.key, 's')
+			w.key = appendString(w.key, s)
 		} else {
-			w.key = append(w.key, v.AsString()...)
+			w.key = append(w.key, 'v') // apart from a string of the same text
+			w.key = appendString(w.key, v.AsString())
 		}
-		w.key = append(w.key, 1)
 		return true
 	})
 	if d, ok := w.p.cache.get(w.key); ok {
@@ -204,4 +204,12 @@ func apply(d *decision, attrs pcommon.Map) (move bool) {
 		}
 	}
 	return d.rename != "" || d.res != nil
+}
+
+func appendString(b []byte, s string) []byte {
+	if len(s) < 0x80 {
+		return append(append(b, byte(len(s))), s...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
