@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/sluicehq/sluice/internal/confsplit"
 )
 
 // The two remote-write messages, named as Prometheus' own remote_write
@@ -120,35 +121,16 @@ func createDefaultConfig() *Config {
 	}}
 }
 
-// clientKeys are the top-level keys of the HTTP client block.
-var clientKeys = func() map[string]bool {
-	keys := map[string]bool{}
-	t := reflect.TypeOf(confighttp.ClientConfig{})
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); name != "" {
-			keys[name] = true
-		}
-	}
-	return keys
-}()
-
 // Unmarshal reads the client block with its own unmarshaller and the rest
 // strictly. Without it, the client block's Unmarshal (squashed into this
 // config) makes the collector ignore unknown keys of the whole config, so
 // a misspelt queue::directory would silently fall back to the default.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
-	client, own := map[string]any{}, map[string]any{}
-	for k, v := range conf.ToStringMap() {
-		if clientKeys[k] {
-			client[k] = v
-		} else {
-			own[k] = v
-		}
-	}
-	if err := c.ClientConfig.Unmarshal(confmap.NewFromStringMap(client)); err != nil {
+	client, own := confsplit.Split(conf, c.ClientConfig)
+	if err := c.ClientConfig.Unmarshal(client); err != nil {
 		return err
 	}
-	return confmap.NewFromStringMap(own).Unmarshal(&c.Settings)
+	return own.Unmarshal(&c.Settings)
 }
 
 // reservedHeaders are set by the exporter on every request; the spec
