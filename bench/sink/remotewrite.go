@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"mime"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,21 +13,17 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
-)
 
-// Remote-write protobuf message names, as in the Content-Type proto parameter.
-const (
-	protoV1 = "prometheus.WriteRequest"
-	protoV2 = "io.prometheus.write.v2.Request"
+	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
 // handleRemoteWrite accepts remote write 1.0 and 2.0 (snappy-compressed
 // protobuf) and records every sample, histogram and exemplar.
 func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
-	proto, err := remoteWriteProto(r.Header.Get("Content-Type"))
+	proto, err := rwproto.Message(r.Header.Get("Content-Type"))
 	if err != nil {
 		s.reject()
-		http.Error(w, err.Error(), http.StatusUnsupportedMediaType)
+		http.Error(w, "sink: "+err.Error(), http.StatusUnsupportedMediaType)
 		return
 	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "snappy" {
@@ -48,7 +43,7 @@ func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sink: snappy: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if proto == protoV1 {
+	if proto == rwproto.MessageV1 {
 		var req prompb.WriteRequest
 		if err := req.Unmarshal(raw); err != nil {
 			s.reject()
@@ -71,30 +66,10 @@ func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sink: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(written.samples))
-	w.Header().Set("X-Prometheus-Remote-Write-Histograms-Written", strconv.Itoa(written.histograms))
-	w.Header().Set("X-Prometheus-Remote-Write-Exemplars-Written", strconv.Itoa(written.exemplars))
+	w.Header().Set(rwproto.HeaderSamplesWritten, strconv.Itoa(written.samples))
+	w.Header().Set(rwproto.HeaderHistogramsWritten, strconv.Itoa(written.histograms))
+	w.Header().Set(rwproto.HeaderExemplarsWritten, strconv.Itoa(written.exemplars))
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// remoteWriteProto reads the proto parameter of a remote-write Content-Type;
-// a missing parameter means 1.0, as the 2.0 specification says.
-func remoteWriteProto(contentType string) (string, error) {
-	if contentType == "" {
-		return protoV1, nil
-	}
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil || mt != "application/x-protobuf" {
-		return "", fmt.Errorf("sink: Content-Type %q, want application/x-protobuf", contentType)
-	}
-	switch p := params["proto"]; p {
-	case "", protoV1:
-		return protoV1, nil
-	case protoV2:
-		return protoV2, nil
-	default:
-		return "", fmt.Errorf("sink: unknown proto %q", p)
-	}
 }
 
 type counts struct{ samples, histograms, exemplars int }

@@ -14,13 +14,14 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/sluicehq/sluice/internal/confsplit"
+	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
 // The two remote-write messages, named as Prometheus' own remote_write
 // config names them (protobuf_message).
 const (
-	MessageV1 = "prometheus.WriteRequest"
-	MessageV2 = "io.prometheus.write.v2.Request"
+	MessageV1 = rwproto.MessageV1
+	MessageV2 = rwproto.MessageV2
 )
 
 // Config is the `remote_write` exporter's configuration.

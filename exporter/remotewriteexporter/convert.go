@@ -2,13 +2,14 @@ package remotewriteexporter
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/sluicehq/sluice/internal/promseries"
 )
 
 // The sender decodes a queued request only when it must change it: to send
@@ -79,7 +80,7 @@ func toV1(req *writev2.Request) (*prompb.WriteRequest, error) {
 		if md.Type == "" || md.Type == model.MetricTypeUnknown {
 			continue
 		}
-		family := familyName(ls.Get(model.MetricNameLabel), md.Type)
+		family := promseries.FamilyName(ls.Get(model.MetricNameLabel), md.Type)
 		if seen[family] {
 			continue
 		}
@@ -89,25 +90,6 @@ func toV1(req *writev2.Request) (*prompb.WriteRequest, error) {
 		})
 	}
 	return out, nil
-}
-
-// familyName is the metric family a series belongs to.
-func familyName(name string, t model.MetricType) string {
-	switch t {
-	case model.MetricTypeHistogram, model.MetricTypeGaugeHistogram:
-		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-			if f, ok := strings.CutSuffix(name, suffix); ok {
-				return f
-			}
-		}
-	case model.MetricTypeSummary:
-		for _, suffix := range []string{"_sum", "_count"} {
-			if f, ok := strings.CutSuffix(name, suffix); ok {
-				return f
-			}
-		}
-	}
-	return name
 }
 
 // dropOlder removes samples, histograms and exemplars older than cutoff

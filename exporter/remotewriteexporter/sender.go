@@ -15,14 +15,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
+	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
 // Headers of the remote-write protocol.
 const (
 	headerVersion           = "X-Prometheus-Remote-Write-Version"
-	headerSamplesWritten    = "X-Prometheus-Remote-Write-Samples-Written"
-	headerHistogramsWritten = "X-Prometheus-Remote-Write-Histograms-Written"
-	headerExemplarsWritten  = "X-Prometheus-Remote-Write-Exemplars-Written"
+	headerSamplesWritten    = rwproto.HeaderSamplesWritten
+	headerHistogramsWritten = rwproto.HeaderHistogramsWritten
+	headerExemplarsWritten  = rwproto.HeaderExemplarsWritten
 )
 
 // outcome is what became of one attempt.

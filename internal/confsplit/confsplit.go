@@ -17,15 +17,7 @@ import (
 // mapstructure names) and every other key.
 func Split(conf *confmap.Conf, block any) (inner, rest *confmap.Conf) {
 	keys := map[string]bool{}
-	t := reflect.TypeOf(block)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ","); name != "" {
-			keys[name] = true
-		}
-	}
+	addKeys(reflect.TypeOf(block), keys)
 	in, out := map[string]any{}, map[string]any{}
 	for k, v := range conf.ToStringMap() {
 		if keys[k] {
@@ -35,4 +27,21 @@ func Split(conf *confmap.Conf, block any) (inner, rest *confmap.Conf) {
 		}
 	}
 	return confmap.NewFromStringMap(in), confmap.NewFromStringMap(out)
+}
+
+// addKeys adds the mapstructure names of t's fields, and of the fields of
+// structs squashed into it.
+func addKeys(t reflect.Type, keys map[string]bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for i := 0; i < t.NumField(); i++ {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ",")
+		switch {
+		case name != "":
+			keys[name] = true
+		case strings.Contains(opts, "squash"):
+			addKeys(t.Field(i).Type, keys)
+		}
+	}
 }

@@ -163,3 +163,24 @@ func attributeLabels(attrs pcommon.Map, prom bool, namer *otlptranslator.LabelNa
 	}
 	return dst
 }
+
+// FamilyName is the metric family a series of type t belongs to: a
+// histogram's or summary's series drop _bucket, _sum and _count; any other
+// series is its own family.
+func FamilyName(name string, t model.MetricType) string {
+	switch t {
+	case model.MetricTypeHistogram, model.MetricTypeGaugeHistogram:
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := strings.CutSuffix(name, suffix); ok {
+				return f
+			}
+		}
+	case model.MetricTypeSummary:
+		for _, suffix := range []string{"_sum", "_count"} {
+			if f, ok := strings.CutSuffix(name, suffix); ok {
+				return f
+			}
+		}
+	}
+	return name
+}
