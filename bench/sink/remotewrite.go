@@ -78,6 +78,9 @@ func (s *Sink) recordV1(req *prompb.WriteRequest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RemoteWrite.RequestsV1++
+	if s.keep {
+		s.keptV1 = append(s.keptV1, req)
+	}
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
 		pairs := make([]string, 0, 2*len(ts.Labels))
@@ -120,6 +123,9 @@ func (s *Sink) recordV2(req *writev2.Request) (counts, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RemoteWrite.RequestsV2++
+	if s.keep {
+		s.keptV2 = append(s.keptV2, req)
+	}
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
 		pairs := make([]string, len(ts.LabelsRefs))

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
@@ -71,6 +73,27 @@ type Sink struct {
 	fault  Fault
 	until  time.Time // the fault applies until then
 	mux    *http.ServeMux
+	// With KeepRequests, every accepted remote-write request is kept whole,
+	// for tests that compare exactly what arrived (metadata, exemplars,
+	// histograms, start timestamps) with what was sent.
+	keep   bool
+	keptV1 []*prompb.WriteRequest
+	keptV2 []*writev2.Request
+}
+
+// KeepRequests makes the sink keep every accepted remote-write request from
+// now on (tests only: memory grows with every request).
+func (s *Sink) KeepRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep = true
+}
+
+// Requests returns the kept 1.0 and 2.0 requests, in arrival order.
+func (s *Sink) Requests() ([]*prompb.WriteRequest, []*writev2.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*prompb.WriteRequest(nil), s.keptV1...), append([]*writev2.Request(nil), s.keptV2...)
 }
 
 // New returns an empty sink.
@@ -91,6 +114,7 @@ func (s *Sink) Reset() {
 	defer s.mu.Unlock()
 	s.stats = Stats{Metrics: map[string]int{}}
 	s.series = map[string]*series{}
+	s.keptV1, s.keptV2 = nil, nil
 }
 
 // ServeHTTP makes the sink an http.Handler.

@@ -1,0 +1,259 @@
+package remotewritereceiver
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+
+	"github.com/sluicehq/sluice/internal/promseries"
+)
+
+// counts are what a request carried, for the 2.0 written headers and the
+// receiver's telemetry.
+type counts struct {
+	samples, histograms, exemplars int
+	// exemplars of a series with no sample in the same request: pdata keeps
+	// exemplars on data points, so these cannot be carried.
+	orphanExemplars int
+	// float native histograms with fractional counts: pdata's exponential
+	// histogram counts are integers, so these cannot be carried.
+	fractionalHistograms int
+}
+
+// pending holds a request's exemplars until every sample is added, so each
+// goes to the newest point of its series in the request.
+type pending struct {
+	newest map[string]int64 // series (labels string) → newest sample time
+	ex     []pendingExemplar
+}
+
+type pendingExemplar struct {
+	ls labels.Labels
+	e  exemplar.Exemplar
+}
+
+func newPending() *pending { return &pending{newest: map[string]int64{}} }
+
+func (p *pending) sample(ls labels.Labels, t int64) {
+	k := ls.String()
+	if old, ok := p.newest[k]; !ok || t > old {
+		p.newest[k] = t
+	}
+}
+
+func (p *pending) flush(b *promseries.Builder, c *counts) {
+	for _, x := range p.ex {
+		t, ok := p.newest[x.ls.String()]
+		if !ok {
+			c.orphanExemplars++
+			continue
+		}
+		b.AddExemplar(x.ls, t, x.e)
+		c.exemplars++
+	}
+}
+
+// addV1 adds a 1.0 request to b.
+func addV1(b *promseries.Builder, req *prompb.WriteRequest) (counts, error) {
+	var c counts
+	for _, md := range req.Metadata {
+		b.SetMetadata(md.MetricFamilyName, promseries.Metadata{
+			Type: metricType(md.Type.String()), Help: md.Help, Unit: md.Unit,
+		})
+	}
+	p := newPending()
+	var sb labels.ScratchBuilder
+	for i := range req.Timeseries {
+		ts := &req.Timeseries[i]
+		ls := ts.ToLabels(&sb, nil)
+		if err := checkSeries(ls); err != nil {
+			return c, fmt.Errorf("timeseries %d: %w", i, err)
+		}
+		for _, s := range ts.Samples {
+			b.Add(ls, s.Timestamp, s.Value, 0)
+			p.sample(ls, s.Timestamp)
+			c.samples++
+		}
+		for _, h := range ts.Histograms {
+			if err := addHistogram(b, ls, &v1Histogram{h}, &c, p); err != nil {
+				return c, fmt.Errorf("timeseries %d: %w", i, err)
+			}
+		}
+		for _, e := range ts.Exemplars {
+			p.ex = append(p.ex, pendingExemplar{ls: ls, e: exemplar.Exemplar{
+				Labels: e.ToExemplar(&sb, nil).Labels, Value: e.Value, Ts: e.Timestamp, HasTs: true,
+			}})
+		}
+	}
+	p.flush(b, &c)
+	return c, nil
+}
+
+// addV2 adds a 2.0 request to b: metadata comes with each series, start
+// timestamps with each sample.
+func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
+	var c counts
+	p := newPending()
+	var sb labels.ScratchBuilder
+	for i := range req.Timeseries {
+		ts := &req.Timeseries[i]
+		if err := checkRefs(ts, len(req.Symbols)); err != nil {
+			return c, fmt.Errorf("timeseries %d: %w", i, err)
+		}
+		ls, err := ts.ToLabels(&sb, req.Symbols)
+		if err != nil {
+			return c, fmt.Errorf("timeseries %d: %w", i, err)
+		}
+		if err := checkSeries(ls); err != nil {
+			return c, fmt.Errorf("timeseries %d: %w", i, err)
+		}
+		md, err := ts.ToMetadata(req.Symbols)
+		if err != nil {
+			return c, fmt.Errorf("timeseries %d metadata: %w", i, err)
+		}
+		if md.Type != "" && md.Type != model.MetricTypeUnknown || md.Help != "" || md.Unit != "" {
+			b.SetMetadata(promseries.FamilyName(ls.Get(model.MetricNameLabel), md.Type),
+				promseries.Metadata{Type: md.Type, Help: md.Help, Unit: md.Unit})
+		}
+		for _, s := range ts.Samples {
+			b.Add(ls, s.Timestamp, s.Value, s.StartTimestamp)
+			p.sample(ls, s.Timestamp)
+			c.samples++
+		}
+		for _, h := range ts.Histograms {
+			if err := addHistogram(b, ls, &v2Histogram{h}, &c, p); err != nil {
+				return c, fmt.Errorf("timeseries %d: %w", i, err)
+			}
+		}
+		for _, e := range ts.Exemplars {
+			ex, err := e.ToExemplar(&sb, req.Symbols)
+			if err != nil {
+				return c, fmt.Errorf("timeseries %d exemplar: %w", i, err)
+			}
+			p.ex = append(p.ex, pendingExemplar{ls: ls, e: ex})
+		}
+	}
+	p.flush(b, &c)
+	return c, nil
+}
+
+// addHistogram adds a native histogram sample; an invalid one fails the
+// request (as Prometheus refuses it), and a float histogram whose counts
+// are not whole numbers, which pdata cannot carry, is counted and left out.
+func addHistogram(b *promseries.Builder, ls labels.Labels, h histogramSample, c *counts, p *pending) error {
+	if h.IsFloatHistogram() {
+		fh := h.ToFloatHistogram()
+		if err := fh.Validate(); err != nil {
+			return fmt.Errorf("series %s: invalid native histogram at %d: %w", ls, h.GetTimestamp(), err)
+		}
+		if !wholeCounts(fh) {
+			c.fractionalHistograms++
+			return nil
+		}
+		b.AddHistogram(ls, h.GetTimestamp(), nil, fh, h.startTimestamp())
+	} else {
+		ih := h.ToIntHistogram()
+		if err := ih.Validate(); err != nil {
+			return fmt.Errorf("series %s: invalid native histogram at %d: %w", ls, h.GetTimestamp(), err)
+		}
+		b.AddHistogram(ls, h.GetTimestamp(), ih, nil, h.startTimestamp())
+	}
+	p.sample(ls, h.GetTimestamp())
+	c.histograms++
+	return nil
+}
+
+// histogramSample is what the 1.0 and 2.0 histogram messages share.
+type histogramSample interface {
+	IsFloatHistogram() bool
+	ToFloatHistogram() *histogram.FloatHistogram
+	ToIntHistogram() *histogram.Histogram
+	GetTimestamp() int64
+	startTimestamp() int64
+}
+
+type v1Histogram struct{ prompb.Histogram }
+
+func (h v1Histogram) startTimestamp() int64 { return 0 }
+
+type v2Histogram struct{ writev2.Histogram }
+
+func (h v2Histogram) startTimestamp() int64 { return h.StartTimestamp }
+
+// wholeCounts: every count of fh is a whole number (what pdata's
+// exponential histogram holds).
+func wholeCounts(fh *histogram.FloatHistogram) bool {
+	whole := func(v float64) bool { return v >= 0 && v == math.Trunc(v) }
+	if !whole(fh.Count) || !whole(fh.ZeroCount) {
+		return false
+	}
+	for _, bs := range [][]float64{fh.PositiveBuckets, fh.NegativeBuckets} {
+		for _, v := range bs {
+			if !whole(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkRefs rejects label references outside the symbol table (which the
+// protobuf library would otherwise index blindly).
+func checkRefs(ts *writev2.TimeSeries, symbols int) error {
+	if len(ts.LabelsRefs)%2 != 0 {
+		return fmt.Errorf("odd number of label references (%d)", len(ts.LabelsRefs))
+	}
+	for _, r := range ts.LabelsRefs {
+		if int(r) >= symbols {
+			return fmt.Errorf("label reference %d outside the %d symbols", r, symbols)
+		}
+	}
+	for _, e := range ts.Exemplars {
+		for _, r := range e.LabelsRefs {
+			if int(r) >= symbols {
+				return fmt.Errorf("exemplar label reference %d outside the %d symbols", r, symbols)
+			}
+		}
+	}
+	for _, r := range []uint32{ts.Metadata.HelpRef, ts.Metadata.UnitRef} {
+		if int(r) >= symbols {
+			return fmt.Errorf("metadata reference %d outside the %d symbols", r, symbols)
+		}
+	}
+	return nil
+}
+
+// checkSeries rejects what no backend would store: a series without a name.
+func checkSeries(ls labels.Labels) error {
+	if ls.Get(model.MetricNameLabel) == "" {
+		return fmt.Errorf("series %s has no __name__", ls)
+	}
+	return nil
+}
+
+// metricType maps a 1.0 metadata type (prompb's enum name) to Prometheus'.
+func metricType(s string) model.MetricType {
+	switch s {
+	case "COUNTER":
+		return model.MetricTypeCounter
+	case "GAUGE":
+		return model.MetricTypeGauge
+	case "HISTOGRAM":
+		return model.MetricTypeHistogram
+	case "GAUGEHISTOGRAM":
+		return model.MetricTypeGaugeHistogram
+	case "SUMMARY":
+		return model.MetricTypeSummary
+	case "INFO":
+		return model.MetricTypeInfo
+	case "STATESET":
+		return model.MetricTypeStateset
+	}
+	return model.MetricTypeUnknown
+}
