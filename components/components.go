@@ -36,6 +36,7 @@ import (
 	"github.com/sluicehq/sluice/processor/batchprocessor"
 	"github.com/sluicehq/sluice/processor/relabelprocessor"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver"
+	"github.com/sluicehq/sluice/receiver/remotewritereceiver"
 	"github.com/sluicehq/sluice/receiver/unixreceiver"
 )
 
@@ -64,6 +65,7 @@ func receivers() []entry[receiver.Factory] {
 		{core + "receiver/otlpreceiver " + coreVersion, otlpreceiver.NewFactory()},
 		{sluice, prometheusreceiver.NewFactory()},
 		{sluice, unixreceiver.NewFactory()},
+		{sluice, remotewritereceiver.NewFactory()},
 	}
 }
 
