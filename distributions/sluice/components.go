@@ -26,6 +26,7 @@ import (
 	otlpreceiver "go.opentelemetry.io/collector/receiver/otlpreceiver"
 	prometheusreceiver "github.com/sluicehq/sluice/receiver/prometheusreceiver"
 	unixreceiver "github.com/sluicehq/sluice/receiver/unixreceiver"
+	remotewritereceiver "github.com/sluicehq/sluice/receiver/remotewritereceiver"
 )
 
 type aliasProvider interface{ DeprecatedAlias() component.Type }
@@ -70,6 +71,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		prometheusreceiver.NewFactory(),
 		unixreceiver.NewFactory(),
+		remotewritereceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -78,6 +80,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory().Type(): "go.opentelemetry.io/collector/receiver/otlpreceiver v0.160.0",
 		prometheusreceiver.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
 		unixreceiver.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
+		remotewritereceiver.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
