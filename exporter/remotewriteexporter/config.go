@@ -24,6 +24,12 @@ const (
 	MessageV2 = rwproto.MessageV2
 )
 
+// How several endpoints share the series.
+const (
+	BalanceSeries    = "series"
+	BalanceReplicate = "replicate"
+)
+
 // Config is the `remote_write` exporter's configuration.
 type Config struct {
 	// ClientConfig is the collector's HTTP client block: endpoint, headers,
@@ -35,6 +41,12 @@ type Config struct {
 
 // Settings are the keys of the exporter beside the HTTP client's.
 type Settings struct {
+	// Endpoints, instead of endpoint, sends to several backends or
+	// gateways, as Balance says; each has its own queues.
+	Endpoints []string `mapstructure:"endpoints"`
+	// Balance is BalanceSeries (each series to one endpoint, always the
+	// same) or BalanceReplicate (everything to every endpoint).
+	Balance string `mapstructure:"balance"`
 	// ProtobufMessage is MessageV1 (default) or MessageV2.
 	ProtobufMessage string `mapstructure:"protobuf_message"`
 	// ExternalLabels are added to every series that does not have the label.
@@ -104,6 +116,7 @@ func createDefaultConfig() *Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = defaultTimeout
 	return &Config{ClientConfig: client, Settings: Settings{
+		Balance:           BalanceSeries,
 		ProtobufMessage:   MessageV1,
 		MaxSamplesPerSend: defaultMaxSamplesPerSend,
 		Shards:            defaultShards,
@@ -143,10 +156,29 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.ClientConfig.Endpoint == "" {
-		bad("endpoint: required, e.g. http://prometheus:9090/api/v1/write")
-	} else if u, err := url.Parse(c.ClientConfig.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	isURL := func(s string) bool {
+		u, err := url.Parse(s)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	}
+	switch {
+	case c.ClientConfig.Endpoint != "" && len(c.Endpoints) > 0:
+		bad("endpoint and endpoints exclude each other: list every endpoint under endpoints")
+	case c.ClientConfig.Endpoint == "" && len(c.Endpoints) == 0:
+		bad("endpoint: required, e.g. http://prometheus:9090/api/v1/write (or endpoints: a list)")
+	case c.ClientConfig.Endpoint != "" && !isURL(c.ClientConfig.Endpoint):
 		bad("endpoint: %q is not an http or https URL", c.ClientConfig.Endpoint)
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Endpoints {
+		if !isURL(u) {
+			bad("endpoints[%d]: %q is not an http or https URL", i, u)
+		} else if seen[u] {
+			bad("endpoints[%d]: %q is listed twice", i, u)
+		}
+		seen[u] = true
+	}
+	if c.Balance != BalanceSeries && c.Balance != BalanceReplicate {
+		bad("balance: %q is not %q or %q", c.Balance, BalanceSeries, BalanceReplicate)
 	}
 	for name := range c.ClientConfig.Headers.Iter {
 		for _, r := range reservedHeaders {
@@ -224,3 +256,11 @@ func (c *Config) Validate() error {
 
 // minShardBytes is the smallest queue a shard gets: four 1 MiB segments.
 const minShardBytes = 4 << 20
+
+// urls are the endpoints to send to: endpoints, or the one endpoint.
+func (c *Config) urls() []string {
+	if len(c.Endpoints) > 0 {
+		return c.Endpoints
+	}
+	return []string{c.ClientConfig.Endpoint}
+}

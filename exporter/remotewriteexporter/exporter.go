@@ -38,15 +38,14 @@ type rwExporter struct {
 	walkOpts  promseries.Options
 	external  []labels.Label // sorted
 
-	client *http.Client
-	tel    *telemetry
-	health health
-	v1Only atomic.Bool // the backend refused 2.0
+	client   *http.Client
+	tel      *telemetry
+	deltaLog health // says, at most once a minute, that delta points are refused
 
-	dir    string   // <queue.directory>/<exporter id>
-	lock   *os.File // flock on dir
-	shards []*diskqueue.Queue
-	old    []*diskqueue.Queue // an earlier shard layout, draining first
+	dir       string   // <queue.directory>/<exporter id>
+	lock      *os.File // flock on dir
+	endpoints []*endpoint
+	queues    []*diskqueue.Queue // every endpoint's shards: endpoint i, shard j at i*shards+j
 
 	mu       sync.RWMutex // held for reading by ConsumeMetrics
 	stopping atomic.Bool
@@ -73,8 +72,12 @@ func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
 		e.external = append(e.external, labels.Label{Name: name, Value: value})
 	}
 	sort.Slice(e.external, func(i, j int) bool { return e.external[i].Name < e.external[j].Name })
-	e.health.logger = set.Logger
-	e.health.endpoint = cfg.ClientConfig.Endpoint
+	e.deltaLog.logger = set.Logger
+	for _, url := range cfg.urls() {
+		ep := &endpoint{url: url, seed: xxhash.Sum64String(url)}
+		ep.health.logger, ep.health.endpoint = set.Logger, url
+		e.endpoints = append(e.endpoints, ep)
+	}
 	return e
 }
 
@@ -93,29 +96,38 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 		e.closeQueues()
 		return err
 	}
-	if e.tel, err = newTelemetry(e.set.ID, e.set.TelemetrySettings, func() int { return len(e.shards) }, e.allQueues); err != nil {
+	if e.tel, err = newTelemetry(e.set.ID, e.set.TelemetrySettings, func() int { return e.cfg.Shards }, e.allQueues); err != nil {
 		e.closeQueues()
 		return fmt.Errorf("remote_write: telemetry: %w", err)
 	}
 	sendCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	for _, ep := range e.endpoints {
+		e.startSenders(sendCtx, ep)
+	}
+	return nil
+}
+
+// startSenders starts one sender per shard of ep, after the senders that
+// drain an earlier shard layout of ep are done.
+func (e *rwExporter) startSenders(sendCtx context.Context, ep *endpoint) {
 	oldDone := make(chan struct{})
 	var oldWG sync.WaitGroup
-	for _, q := range e.old {
+	for _, q := range ep.old {
 		oldWG.Add(1)
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
 			defer oldWG.Done()
-			_ = e.sendLoop(sendCtx, q, true)
+			_ = e.sendLoop(sendCtx, ep, q, true)
 		}()
 	}
 	go func() {
 		oldWG.Wait()
 		close(oldDone)
 	}()
-	hadOld := len(e.old) > 0
-	for _, q := range e.shards {
+	hadOld := len(ep.old) > 0
+	for _, q := range ep.shards {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -125,18 +137,17 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 				return
 			}
 			if hadOld {
-				e.removeOldLayouts()
+				e.removeOldLayouts(ep)
 			}
-			_ = e.sendLoop(sendCtx, q, false)
+			_ = e.sendLoop(sendCtx, ep, q, false)
 		}()
 	}
-	return nil
 }
 
-// layoutDir is where a shard layout keeps its queues: one directory per
-// shard under shards-<count>.
-func (e *rwExporter) layoutDir(count int) string {
-	return filepath.Join(e.dir, "shards-"+strconv.Itoa(count))
+// layoutDir is where a shard layout of ep keeps its queues: one directory
+// per shard under shards-<count>.
+func (ep *endpoint) layoutDir(count int) string {
+	return filepath.Join(ep.dir, "shards-"+strconv.Itoa(count))
 }
 
 func (e *rwExporter) queueOptions(dir string, shards int) diskqueue.Options {
@@ -155,8 +166,8 @@ func (e *rwExporter) queueOptions(dir string, shards int) diskqueue.Options {
 	return o
 }
 
-// openQueues opens this layout's shard queues and any earlier layout's that
-// still hold data.
+// openQueues takes the lock of the exporter's directory and opens every
+// endpoint's queues.
 func (e *rwExporter) openQueues() error {
 	if err := os.MkdirAll(e.dir, 0o750); err != nil {
 		return fmt.Errorf("remote_write: queue::directory: %w", err)
@@ -170,7 +181,28 @@ func (e *rwExporter) openQueues() error {
 		return fmt.Errorf("remote_write: queue::directory: %s is in use by another process (%w); give each Sluice its own directory", e.dir, err)
 	}
 	e.lock = lock
-	entries, err := os.ReadDir(e.dir)
+	for _, ep := range e.endpoints {
+		// One endpoint keeps its queues in the exporter's directory (as
+		// before endpoints came); several each have a directory of their own.
+		ep.dir = e.dir
+		if len(e.endpoints) > 1 {
+			ep.dir = filepath.Join(e.dir, endpointDir(ep.url))
+		}
+		if err := e.openEndpoint(ep); err != nil {
+			return err
+		}
+		e.queues = append(e.queues, ep.shards...)
+	}
+	return nil
+}
+
+// openEndpoint opens ep's shard queues and any earlier layout's that still
+// hold data.
+func (e *rwExporter) openEndpoint(ep *endpoint) error {
+	if err := os.MkdirAll(ep.dir, 0o750); err != nil {
+		return fmt.Errorf("remote_write: queue::directory: %w", err)
+	}
+	entries, err := os.ReadDir(ep.dir)
 	if err != nil {
 		return fmt.Errorf("remote_write: queue::directory: %w", err)
 	}
@@ -181,54 +213,58 @@ func (e *rwExporter) openQueues() error {
 			continue
 		}
 		for i := 0; i < count; i++ {
-			q, err := diskqueue.Open(e.queueOptions(filepath.Join(e.layoutDir(count), strconv.Itoa(i)), count))
+			q, err := diskqueue.Open(e.queueOptions(filepath.Join(ep.layoutDir(count), strconv.Itoa(i)), count))
 			if err != nil {
 				return fmt.Errorf("remote_write: opening the queue of an earlier layout (%d shards): %w", count, err)
 			}
-			e.old = append(e.old, q)
+			ep.old = append(ep.old, q)
 		}
 		e.logger.Info("Queue holds data of an earlier shard count; it is sent first to keep series in order",
-			zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
+			zap.String("endpoint", ep.url), zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
 	}
 	for i := 0; i < e.cfg.Shards; i++ {
-		q, err := diskqueue.Open(e.queueOptions(filepath.Join(e.layoutDir(e.cfg.Shards), strconv.Itoa(i)), e.cfg.Shards))
+		q, err := diskqueue.Open(e.queueOptions(filepath.Join(ep.layoutDir(e.cfg.Shards), strconv.Itoa(i)), e.cfg.Shards))
 		if err != nil {
 			return fmt.Errorf("remote_write: opening the queue: %w", err)
 		}
 		if st := q.Stats(); st.RepairedBytes > 0 || st.CorruptRecs > 0 {
-			e.logger.Warn("Queue repaired at start", zap.Int("shard", i),
+			e.logger.Warn("Queue repaired at start", zap.String("endpoint", ep.url), zap.Int("shard", i),
 				zap.Int64("torn_bytes_cut", st.RepairedBytes), zap.Int64("corrupt_records", st.CorruptRecs))
 		}
-		e.shards = append(e.shards, q)
+		ep.shards = append(ep.shards, q)
 	}
 	return nil
 }
 
-// removeOldLayouts deletes the drained earlier layouts (once, by the first
-// new sender to get here).
-func (e *rwExporter) removeOldLayouts() {
+// removeOldLayouts deletes ep's drained earlier layouts (once, by the
+// first new sender to get here).
+func (e *rwExporter) removeOldLayouts(ep *endpoint) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.old == nil {
+	if ep.old == nil {
 		return
 	}
-	for _, q := range e.old {
+	for _, q := range ep.old {
 		_ = q.Close()
 	}
-	e.old = nil
-	entries, _ := os.ReadDir(e.dir)
+	ep.old = nil
+	entries, _ := os.ReadDir(ep.dir)
 	for _, ent := range entries {
-		if strings.HasPrefix(ent.Name(), "shards-") && ent.Name() != filepath.Base(e.layoutDir(e.cfg.Shards)) {
-			_ = os.RemoveAll(filepath.Join(e.dir, ent.Name()))
+		if strings.HasPrefix(ent.Name(), "shards-") && ent.Name() != filepath.Base(ep.layoutDir(e.cfg.Shards)) {
+			_ = os.RemoveAll(filepath.Join(ep.dir, ent.Name()))
 		}
 	}
-	e.logger.Info("Earlier shard layout drained")
+	e.logger.Info("Earlier shard layout drained", zap.String("endpoint", ep.url))
 }
 
 func (e *rwExporter) allQueues() []*diskqueue.Queue {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return append(append([]*diskqueue.Queue(nil), e.shards...), e.old...)
+	out := append([]*diskqueue.Queue(nil), e.queues...)
+	for _, ep := range e.endpoints {
+		out = append(out, ep.old...)
+	}
+	return out
 }
 
 func (e *rwExporter) closeQueues() {
@@ -282,16 +318,16 @@ type encoder struct {
 }
 
 func (e *rwExporter) getEncoder() *encoder {
-	v2 := e.cfg.ProtobufMessage == MessageV2 && !e.v1Only.Load()
 	enc, _ := e.pool.Get().(*encoder)
 	if enc == nil {
 		enc = &encoder{digest: xxhash.New()}
-		for range e.cfg.Shards {
-			enc.b = append(enc.b, newBuilder(v2))
+		for range e.queues {
+			enc.b = append(enc.b, newBuilder(false))
 		}
 	}
-	for _, b := range enc.b {
-		b.reset(v2)
+	for i, b := range enc.b {
+		ep := e.endpoints[i/e.cfg.Shards]
+		b.reset(e.cfg.ProtobufMessage == MessageV2 && !ep.v1Only.Load())
 	}
 	enc.delta = recordHeader{}
 	return enc
@@ -317,11 +353,15 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 			return nil
 		}
 		enc.ls = mergeLabels(enc.ls[:0], s.Labels, e.external)
-		shard := e.shardOf(enc.digest, enc.ls)
-		b := enc.b[shard]
-		b.add(s, enc.ls)
-		if b.entries >= e.cfg.MaxSamplesPerSend {
-			return e.flush(ctx, enc, shard)
+		h := seriesHash(enc.digest, enc.ls)
+		shard := int(h % uint64(e.cfg.Shards))
+		if len(e.endpoints) == 1 || e.cfg.Balance == BalanceSeries {
+			return e.add(ctx, enc, e.endpointOf(h)*e.cfg.Shards+shard, s)
+		}
+		for i := range e.endpoints { // replicate
+			if err := e.add(ctx, enc, i*e.cfg.Shards+shard, s); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -343,7 +383,7 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 		}
 		if enc.delta.samples+enc.delta.histograms > 0 {
 			e.tel.drop(ctx, enc.delta, reasonDelta)
-			e.health.deltaRefused(enc.delta)
+			e.deltaLog.deltaRefused(enc.delta)
 		}
 	}
 	if err != nil {
@@ -355,19 +395,27 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 	return nil
 }
 
-func (e *rwExporter) flush(ctx context.Context, enc *encoder, shard int) error {
-	b := enc.b[shard]
-	enc.rec = b.finish(enc.rec[:0])
-	b.reset(b.v2)
-	return e.shards[shard].Append(ctx, enc.rec)
+// add puts a sample into the request being built for queue q, queueing
+// the request once it is full.
+func (e *rwExporter) add(ctx context.Context, enc *encoder, q int, s *promseries.Sample) error {
+	b := enc.b[q]
+	b.add(s, enc.ls)
+	if b.entries >= e.cfg.MaxSamplesPerSend {
+		return e.flush(ctx, enc, q)
+	}
+	return nil
 }
 
-// shardOf hashes the series' labels onto a shard: the same series, the
-// same shard, so its samples leave in order.
-func (e *rwExporter) shardOf(d *xxhash.Digest, ls []labels.Label) int {
-	if len(e.shards) == 1 {
-		return 0
-	}
+func (e *rwExporter) flush(ctx context.Context, enc *encoder, q int) error {
+	b := enc.b[q]
+	enc.rec = b.finish(enc.rec[:0])
+	b.reset(b.v2)
+	return e.queues[q].Append(ctx, enc.rec)
+}
+
+// seriesHash hashes the series' labels: the same series, the same shard
+// (and endpoint), so its samples leave in order.
+func seriesHash(d *xxhash.Digest, ls []labels.Label) uint64 {
 	d.Reset()
 	for _, l := range ls {
 		_, _ = d.WriteString(l.Name)
@@ -375,7 +423,7 @@ func (e *rwExporter) shardOf(d *xxhash.Digest, ls []labels.Label) int {
 		_, _ = d.WriteString(l.Value)
 		_, _ = d.Write([]byte{0xff})
 	}
-	return int(d.Sum64() % uint64(len(e.shards)))
+	return d.Sum64()
 }
 
 // mergeLabels appends the series labels and the external labels it does

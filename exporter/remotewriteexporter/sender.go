@@ -48,7 +48,7 @@ type attempt struct {
 // sendLoop delivers the records of one shard's queue in order, one request
 // in flight, until ctx ends. With untilEmpty it stops once the queue is
 // empty (an old shard layout draining before the new one starts).
-func (e *rwExporter) sendLoop(ctx context.Context, q *diskqueue.Queue, untilEmpty bool) error {
+func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Queue, untilEmpty bool) error {
 	for {
 		if untilEmpty && q.Stats().Records == 0 {
 			return nil
@@ -57,7 +57,7 @@ func (e *rwExporter) sendLoop(ctx context.Context, q *diskqueue.Queue, untilEmpt
 		if err != nil {
 			return err
 		}
-		if !e.deliver(ctx, rec.Payload) {
+		if !e.deliver(ctx, ep, rec.Payload) {
 			return ctx.Err() // not acknowledged: sent again after a restart
 		}
 		if err := q.Ack(rec.End); err != nil {
@@ -69,7 +69,7 @@ func (e *rwExporter) sendLoop(ctx context.Context, q *diskqueue.Queue, untilEmpt
 // deliver sends one queued request until the backend takes it or it is
 // given up (dropped and counted). It returns false only when ctx ended
 // first, and then the record stays in the queue.
-func (e *rwExporter) deliver(ctx context.Context, payload []byte) bool {
+func (e *rwExporter) deliver(ctx context.Context, ep *endpoint, payload []byte) bool {
 	h, body, err := parseRecord(payload)
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
@@ -90,7 +90,7 @@ func (e *rwExporter) deliver(ctx context.Context, payload []byte) bool {
 				}
 			}
 		}
-		if h.message == 2 && e.v1Only.Load() {
+		if h.message == 2 && ep.v1Only.Load() {
 			var ok bool
 			if h, body, ok = e.rewrite(ctx, h, body, true, 0); !ok {
 				return true
@@ -99,7 +99,7 @@ func (e *rwExporter) deliver(ctx context.Context, payload []byte) bool {
 		if try > 0 {
 			e.tel.count(ctx, e.tel.retried, h)
 		}
-		a := e.send(ctx, h, body)
+		a := e.send(ctx, ep, h, body)
 		switch a.outcome {
 		case delivered:
 			if a.written != nil {
@@ -115,22 +115,22 @@ func (e *rwExporter) deliver(ctx context.Context, payload []byte) bool {
 				h.samples, h.histograms, h.exemplars = h.samples-short.samples, h.histograms-short.histograms, h.exemplars-short.exemplars
 			}
 			e.tel.count(ctx, e.tel.sent, h)
-			e.health.ok()
+			ep.health.ok()
 			return true
 		case fallBack:
-			if e.v1Only.CompareAndSwap(false, true) {
+			if ep.v1Only.CompareAndSwap(false, true) {
 				e.tel.fallbacks.Add(ctx, 1, e.tel.with())
 				e.logger.Warn("The backend does not take remote write 2.0; sending 1.0 from now on",
-					zap.Int("status", a.status), zap.String("endpoint", e.cfg.ClientConfig.Endpoint))
+					zap.Int("status", a.status), zap.String("endpoint", ep.url))
 			}
 			continue
 		case rejected:
 			e.tel.drop(ctx, h, "http_"+strconv.Itoa(a.status))
-			e.health.rejected(a.status, a.err)
+			ep.health.rejected(a.status, a.err)
 			return true
 		case retry:
 			e.tel.count(ctx, e.tel.failed, h)
-			e.health.failing(a.status, a.err)
+			ep.health.failing(a.status, a.err)
 			wait := e.backoff(try)
 			if a.retryAfter > 0 {
 				wait = a.retryAfter
@@ -187,8 +187,8 @@ func (e *rwExporter) backoff(try int) time.Duration {
 }
 
 // send makes one request.
-func (e *rwExporter) send(ctx context.Context, h recordHeader, body []byte) attempt {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
+func (e *rwExporter) send(ctx context.Context, ep *endpoint, h recordHeader, body []byte) attempt {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(body))
 	if err != nil {
 		return attempt{outcome: rejected, err: err}
 	}

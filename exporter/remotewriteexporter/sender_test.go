@@ -54,7 +54,7 @@ func TestRetryMatrix(t *testing.T) {
 			if n := len(c.requests()); n != 1 {
 				t.Fatalf("%d requests, want exactly 1: status %d must not be retried", n, tc.status)
 			}
-			if got := r.exp.shards[0].Stats().Records; got != 0 {
+			if got := r.exp.queues[0].Stats().Records; got != 0 {
 				t.Errorf("%d records left in the queue, want 0 (dropped)", got)
 			}
 		})
