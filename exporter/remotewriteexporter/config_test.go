@@ -33,9 +33,13 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"timeout", func(c *Config) { c.ClientConfig.Timeout = 0 }, "timeout: must be positive"},
 		{"endpoint and endpoints", func(c *Config) { c.Endpoints = []string{"http://a:9090/api/v1/write"} },
 			"endpoint and endpoints exclude each other: list every endpoint under endpoints"},
-		{"endpoints URL", func(c *Config) { c.ClientConfig.Endpoint, c.Endpoints = "", []string{"http://a:9090/w", "gateway-1:9090"} },
+		{"endpoints URL", func(c *Config) {
+			c.ClientConfig.Endpoint, c.Endpoints = "", []string{"http://a:9090/w", "gateway-1:9090"}
+		},
 			`endpoints[1]: "gateway-1:9090" is not an http or https URL`},
-		{"endpoints twice", func(c *Config) { c.ClientConfig.Endpoint, c.Endpoints = "", []string{"http://a:9090/w", "http://a:9090/w"} },
+		{"endpoints twice", func(c *Config) {
+			c.ClientConfig.Endpoint, c.Endpoints = "", []string{"http://a:9090/w", "http://a:9090/w"}
+		},
 			`endpoints[1]: "http://a:9090/w" is listed twice`},
 		{"no endpoint", func(c *Config) { c.ClientConfig.Endpoint = "" }, "endpoint: required"},
 		{"balance", func(c *Config) { c.Balance = "round_robin" }, `balance: "round_robin" is not "series" or "replicate"`},
