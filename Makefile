@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit race validate-configs e2e docker docker-image bench bench-full bench-scrape bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit race validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-check lint clean
 
 all: build
 
@@ -56,6 +56,7 @@ test:
 	$(call timed,build,$(MAKE) --no-print-directory build)
 	$(call timed,check-generate,$(MAKE) --no-print-directory check-generate)
 	$(call timed,validate-configs,$(MAKE) --no-print-directory validate-configs)
+	$(call timed,helm,$(MAKE) --no-print-directory helm)
 	$(call timed,e2e,$(MAKE) --no-print-directory e2e)
 	@scripts/timed --summary
 
@@ -83,6 +84,15 @@ validate-configs:
 		echo "validate $$f"; \
 		$(SLUICE) validate --config "$$f"; \
 	done
+
+## helm: install the pinned helm into ./bin and lint the chart (the e2e
+## tests render it and validate what it renders)
+HELM_VERSION := v3.22.0
+$(BIN)/helm:
+	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+helm: $(BIN)/helm
+	$(BIN)/helm lint --strict deploy/helm/sluice
 
 e2e:
 	SLUICE_BIN=$(SLUICE) go test -count=1 -v -timeout 20m ./test/e2e/ 2>&1 | grep -Ev '^=== (RUN|PAUSE|CONT)'

@@ -79,3 +79,10 @@ func kiB(v string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
 	return n * 1024
 }
+
+// ProcessCPU is the user + system CPU time pid has used so far, and its
+// peak resident set size, for harnesses outside this package.
+func ProcessCPU(pid int) (cpuSeconds float64, peakRSS int64, err error) {
+	u, err := readUsage(pid)
+	return u.cpuSeconds, u.hwmBytes, err
+}

@@ -89,8 +89,16 @@ func startSluice(t *testing.T, config string) *process {
 // startSluiceArgs runs sluice with the given arguments, as startSluice does.
 func startSluiceArgs(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startSluiceEnv(t, nil, args...)
+}
+
+// startSluiceEnv runs sluice with env added to the environment, as
+// startSluice does.
+func startSluiceEnv(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(sluiceBin(t), args...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
