@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit race validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit race validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-check lint clean
 
 all: build
 
@@ -120,6 +120,10 @@ bench-full: build
 bench-scrape: build
 	bench/reference/install
 	go run ./bench/cmd/bench -profile quick -scenarios W1 -scrape-only -readme ""
+
+## bench-gateway: Sluice as a gateway (remote write in -> out) beside vmagent
+bench-gateway: build
+	go run ./bench/cmd/gwbench -seconds 20
 
 ## bench-check: the references start and deliver (after bench/reference/install)
 bench-check:

@@ -38,9 +38,19 @@ type pendingExemplar struct {
 	e  exemplar.Exemplar
 }
 
-func newPending() *pending { return &pending{newest: map[string]int64{}} }
+// newPending tracks the newest sample of each series only when the request
+// carries exemplars at all (rendering every series' labels costs).
+func newPending(exemplars bool) *pending {
+	if !exemplars {
+		return nil
+	}
+	return &pending{newest: map[string]int64{}}
+}
 
 func (p *pending) sample(ls labels.Labels, t int64) {
+	if p == nil {
+		return
+	}
 	k := ls.String()
 	if old, ok := p.newest[k]; !ok || t > old {
 		p.newest[k] = t
@@ -48,6 +58,9 @@ func (p *pending) sample(ls labels.Labels, t int64) {
 }
 
 func (p *pending) flush(b *promseries.Builder, c *counts) {
+	if p == nil {
+		return
+	}
 	for _, x := range p.ex {
 		t, ok := p.newest[x.ls.String()]
 		if !ok {
@@ -67,7 +80,11 @@ func addV1(b *promseries.Builder, req *prompb.WriteRequest) (counts, error) {
 			Type: metricType(md.Type.String()), Help: md.Help, Unit: md.Unit,
 		})
 	}
-	p := newPending()
+	hasExemplars := false
+	for i := range req.Timeseries {
+		hasExemplars = hasExemplars || len(req.Timeseries[i].Exemplars) > 0
+	}
+	p := newPending(hasExemplars)
 	var sb labels.ScratchBuilder
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
@@ -99,7 +116,11 @@ func addV1(b *promseries.Builder, req *prompb.WriteRequest) (counts, error) {
 // timestamps with each sample.
 func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
 	var c counts
-	p := newPending()
+	hasExemplars := false
+	for i := range req.Timeseries {
+		hasExemplars = hasExemplars || len(req.Timeseries[i].Exemplars) > 0
+	}
+	p := newPending(hasExemplars)
 	var sb labels.ScratchBuilder
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
