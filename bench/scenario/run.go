@@ -3,12 +3,12 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
 	"github.com/sluicehq/sluice/bench/sink"
 	"github.com/sluicehq/sluice/bench/systems"
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // Loadgen is what the runner needs of the load generator (bench/loadgen).
@@ -286,10 +286,5 @@ func RunScrapeOnly(ctx context.Context, w Workload, sys systems.System, startLoa
 }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return freeport.Get()
 }

@@ -34,12 +34,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // Spec is the workload a system is started with.
@@ -202,12 +203,7 @@ func writeConfig(dir, name, content string) (string, error) {
 // freeLoopbackPort asks the kernel for a port nobody uses, for a second
 // listener of a system that needs one beyond Spec.Port.
 func freeLoopbackPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return freeport.Get()
 }
 
 // version runs bin with args and returns the first line it prints.

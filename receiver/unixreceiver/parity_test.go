@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 const nodeExporterBin = "/usr/bin/prometheus-node-exporter" // Debian's prometheus-node-exporter
@@ -219,12 +222,11 @@ func scrape(t *testing.T, url string) map[string]*dtoFamily {
 }
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 func labelSets(s map[string]bool) string {

@@ -69,8 +69,7 @@ service:
       receivers: [prometheus]
       exporters: [remote_write]
 `, indent(indent(indent(promYAML))), addr, filepath.Join(dir, "queue"), health))
-	startSluice(t, cfg)
-	waitFor(t, 60*time.Second, "sluice healthy", func() bool { return healthy(health) })
+	startSluice(t, cfg).waitHealthy(t, health, 60*time.Second, "sluice")
 	return s
 }
 

@@ -62,7 +62,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 			fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
 		}
 		g.p = startSluiceEnv(t, g.env, "--config", filepath.Join(root, "configs", "gateway.yaml"))
-		waitFor(t, 60*time.Second, fmt.Sprintf("gateway %d healthy", i), func() bool { return healthy(health) })
+		g.p.waitHealthy(t, health, 60*time.Second, fmt.Sprintf("gateway %d", i))
 		gateways[i] = g
 	}
 
@@ -81,7 +81,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 		}
 		writeFile(t, targets, "loadgen.yaml", fmt.Sprintf("- targets: [%q]\n", lg.Addrs()[i]))
 		health := freePort(t)
-		startSluiceEnv(t, []string{
+		edge := startSluiceEnv(t, []string{
 			"SLUICE_GATEWAYS=[" + strings.Join(urls, ", ") + "]",
 			fmt.Sprintf("SLUICE_EDGE_NAME=edge-%d", i),
 			fmt.Sprintf("SLUICE_INSTANCE=edge-%d", i),
@@ -93,7 +93,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 			fmt.Sprintf("SLUICE_HEALTH_LISTEN=127.0.0.1:%d", health),
 			fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
 		}, "--config", filepath.Join(root, "configs", "edge.yaml"))
-		waitFor(t, 60*time.Second, fmt.Sprintf("edge %d healthy", i), func() bool { return healthy(health) })
+		edge.waitHealthy(t, health, 60*time.Second, fmt.Sprintf("edge %d", i))
 	}
 
 	start := time.Now().UnixMilli()

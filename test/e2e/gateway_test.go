@@ -35,7 +35,7 @@ func TestPrometheusAgentPushesThroughGateway(t *testing.T) {
 	viaGateway, gatewaySinkAddr := startSink(t)
 	dir := t.TempDir()
 	rwPort, health := freePort(t), freePort(t)
-	startSluice(t, writeFile(t, dir, "gateway.yaml", fmt.Sprintf(`receivers:
+	gw := startSluice(t, writeFile(t, dir, "gateway.yaml", fmt.Sprintf(`receivers:
   remote_write:
     endpoint: 127.0.0.1:%d
 processors:
@@ -62,7 +62,7 @@ service:
       processors: [batch]
       exporters: [remote_write]
 `, rwPort, gatewaySinkAddr, filepath.Join(dir, "queue"), health)))
-	waitFor(t, 60*time.Second, "the gateway healthy", func() bool { return healthy(health) })
+	gw.waitHealthy(t, health, 60*time.Second, "the gateway")
 
 	targets := make([]string, len(lg.Addrs()))
 	for i, a := range lg.Addrs() {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/sluicehq/sluice/bench/sink"
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // repoRoot is where the Makefile, configs/ and bin/ are.
@@ -43,15 +43,16 @@ func sluiceBin(t *testing.T) string {
 	return bin
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort returns a TCP port on 127.0.0.1 for a process the test starts: one
+// that was free a moment ago and that no outgoing connection can take in the
+// meantime (internal/freeport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // syncBuffer collects a process's output; tests read it while it runs.
@@ -140,6 +141,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// waitHealthy waits until the process's health check answers on port, and
+// fails at once, not at the timeout, when the process exits first (a port
+// taken, a config refused: its output says which).
+func (p *process) waitHealthy(t *testing.T, port int, timeout time.Duration, what string) {
+	t.Helper()
+	waitFor(t, timeout, what+" healthy", func() bool {
+		if !p.running() {
+			t.Fatalf("%s exited before its health check answered on port %d", what, port)
+		}
+		return healthy(port)
+	})
 }
 
 // healthy reports whether a health_check extension answers 200 at port.

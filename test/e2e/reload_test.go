@@ -19,7 +19,7 @@ func TestSIGHUPReloadsConfigWithoutRestart(t *testing.T) {
 	path := writeFile(t, dir, "config.yaml", forwardConfig(otlpPort, addrA, healthA))
 	p := startSluice(t, path)
 	pid := p.cmd.Process.Pid
-	waitFor(t, 30*time.Second, "sluice to become healthy", func() bool { return healthy(healthA) })
+	p.waitHealthy(t, healthA, 30*time.Second, "sluice")
 
 	sendOTLP(t, otlpPort, gauge("before_reload", 3))
 	waitFor(t, 10*time.Second, "before_reload at backend A", func() bool { return sinkA.Stats().Metrics["before_reload"] == 3 })

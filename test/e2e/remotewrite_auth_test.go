@@ -71,8 +71,7 @@ service:
       receivers: [otlp]
       exporters: [remote_write]
 `, otlp, ln.Addr(), filepath.Join(dir, "queue"), health))
-	startSluice(t, cfg)
-	waitFor(t, 60*time.Second, "sluice healthy", func() bool { return healthy(health) })
+	startSluice(t, cfg).waitHealthy(t, health, 60*time.Second, "sluice")
 
 	md := gauge("queue.depth", 2)
 	res := md.ResourceMetrics().At(0).Resource().Attributes()

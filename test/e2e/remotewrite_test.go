@@ -236,7 +236,7 @@ service:
       exporters: [remote_write/prometheus, remote_write/victoria, remote_write/reference]
 `, strings.Join(targets, ", "), exporter(prom.writeURL()), exporter(vm.writeURL()), exporter("http://"+sinkAddr+"/api/v1/write"), health))
 	sl := startSluice(t, cfg)
-	waitFor(t, 60*time.Second, "sluice healthy", func() bool { return healthy(health) })
+	sl.waitHealthy(t, health, 60*time.Second, "sluice")
 
 	start := time.Now().UnixMilli()
 	time.Sleep(10 * time.Second)

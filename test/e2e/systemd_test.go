@@ -108,7 +108,7 @@ func TestSystemdUnitStartsAndReloads(t *testing.T) {
 		t.Fatalf("ExecStart expands to %q, want %q", argv[1:], want)
 	}
 	p := startSluiceArgs(t, argv[1:]...)
-	waitFor(t, 30*time.Second, "sluice started by ExecStart to become healthy", func() bool { return healthy(health1) })
+	p.waitHealthy(t, health1, 30*time.Second, "sluice started by ExecStart")
 	sendOTLP(t, otlpPort, gauge("via_unit", 2))
 	waitFor(t, 10*time.Second, "data at the sink", func() bool { return s.Stats().Metrics["via_unit"] == 2 })
 

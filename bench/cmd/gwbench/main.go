@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/sluicehq/sluice/bench/scenario"
 	"github.com/sluicehq/sluice/bench/sink"
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 func main() {
@@ -71,12 +73,11 @@ func (r result) cpuPerM() float64         { return r.cpu / (float64(r.delivered)
 func (r result) perCore() float64         { return float64(r.delivered) / r.cpu }
 
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, error) {
