@@ -1,7 +1,6 @@
 package promseries
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -19,9 +18,18 @@ import (
 type Builder struct {
 	scope     string
 	meta      map[string]Metadata
-	resources map[[2]string]*resourceAcc
+	resources map[resourceKey]*resourceAcc
 	order     []*resourceAcc
+	last      *resourceAcc // of the previous sample: pushes come series by series of one target
 	hashBuf   []byte
+	slab      []pointAcc // points are allocated from here, a chunk at a time
+}
+
+// resourceKey tells apart a job or instance label that is empty from one that
+// is absent.
+type resourceKey struct {
+	job, instance   string
+	hasJob, hasInst bool
 }
 
 // NewBuilder returns a builder whose metrics carry the instrumentation scope
@@ -34,8 +42,10 @@ func NewBuilder(scope string) *Builder {
 
 func (b *Builder) reset() {
 	b.meta = map[string]Metadata{}
-	b.resources = map[[2]string]*resourceAcc{}
+	b.resources = map[resourceKey]*resourceAcc{}
 	b.order = nil
+	b.last = nil
+	b.slab = nil // a fresh chunk next time: the old one is dropped with its points
 }
 
 // SetMetadata records what is known of a family: its type, help and unit.
@@ -90,7 +100,11 @@ func (b *Builder) Add(ls labels.Labels, t int64, v float64, startT int64) {
 	name := ls.Get(model.MetricNameLabel)
 	meta, role := b.family(name, ls)
 	p := b.point(ls, meta, role != "", t)
-	p.raw = append(p.raw, rawSample{name: name, ls: ls, t: t, v: v, startT: startT})
+	if role != "" {
+		// Kept for a histogram or summary point that turns out to have
+		// no exact shape: its series then travel as they came.
+		p.raw = append(p.raw, rawSample{name: name, ls: ls, t: t, v: v, startT: startT})
+	}
 	if startT != 0 {
 		p.startT = startT
 	}
@@ -109,15 +123,24 @@ func (b *Builder) Add(ls labels.Labels, t int64, v float64, startT int64) {
 }
 
 // AddHistogram records a native histogram sample (integer or float, one of
-// h and fh set) of the series ls at time t.
-func (b *Builder) AddHistogram(ls labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram, startT int64) {
+// h and fh set) of the series ls at time t. One that pdata's exponential
+// histogram cannot carry is left out, and the reason (Native*) returned.
+func (b *Builder) AddHistogram(ls labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram, startT int64) string {
+	f := fh
+	if f == nil {
+		f = h.ToFloat(nil)
+	}
+	if reason := nativeUnfit(f); reason != "" {
+		return reason
+	}
 	name := ls.Get(model.MetricNameLabel)
 	meta, _ := b.family(name, ls)
 	p := b.point(ls, meta, false, t)
-	p.native, p.h, p.fh = true, h, fh
+	p.native, p.fh = true, f
 	if startT != 0 {
 		p.startT = startT
 	}
+	return ""
 }
 
 // AddExemplar attaches an exemplar to the point of series ls at time t, if
@@ -132,8 +155,15 @@ func (b *Builder) AddExemplar(ls labels.Labels, t int64, e exemplar.Exemplar) {
 type resourceAcc struct {
 	job, instance   string
 	hasJob, hasInst bool
-	metrics         map[string]*metricAcc
+	metrics         map[metricKey]*metricAcc
 	order           []*metricAcc
+}
+
+// metricKey: a family gathered into histogram or summary points is apart from
+// plain series of the same name (a histogram family's own name, say).
+type metricKey struct {
+	name    string
+	grouped bool
 }
 
 type metricAcc struct {
@@ -172,8 +202,7 @@ type pointAcc struct {
 	hasSum     bool
 	hasCount   bool
 	native     bool
-	h          *histogram.Histogram
-	fh         *histogram.FloatHistogram
+	fh         *histogram.FloatHistogram // a native histogram, integer ones as float
 	exemplars  []exemplar.Exemplar
 	raw        []rawSample
 }
@@ -183,22 +212,26 @@ type pointAcc struct {
 func (b *Builder) point(ls labels.Labels, meta Metadata, grouped bool, t int64) *pointAcc {
 	job, hasJob := get(ls, model.JobLabel)
 	inst, hasInst := get(ls, model.InstanceLabel)
-	rk := [2]string{job + "\xff" + strconv.FormatBool(hasJob), inst + "\xff" + strconv.FormatBool(hasInst)}
-	r, ok := b.resources[rk]
-	if !ok {
-		r = &resourceAcc{job: job, instance: inst, hasJob: hasJob, hasInst: hasInst, metrics: map[string]*metricAcc{}}
-		b.resources[rk] = r
-		b.order = append(b.order, r)
+	r := b.last
+	if r == nil || r.job != job || r.instance != inst || r.hasJob != hasJob || r.hasInst != hasInst {
+		rk := resourceKey{job: job, instance: inst, hasJob: hasJob, hasInst: hasInst}
+		var ok bool
+		if r, ok = b.resources[rk]; !ok {
+			r = &resourceAcc{job: job, instance: inst, hasJob: hasJob, hasInst: hasInst, metrics: map[metricKey]*metricAcc{}}
+			b.resources[rk] = r
+			b.order = append(b.order, r)
+		}
+		b.last = r
 	}
-	mkey := meta.Family
+	mkey := metricKey{name: meta.Family, grouped: grouped}
 	if !grouped {
-		mkey = ls.Get(model.MetricNameLabel)
+		mkey.name = ls.Get(model.MetricNameLabel)
 	}
 	m, ok := r.metrics[mkey]
 	if !ok {
 		m = &metricAcc{meta: meta, grouped: grouped, points: map[pointKey]*pointAcc{}}
 		if !grouped {
-			m.meta.Family = mkey
+			m.meta.Family = mkey.name
 		}
 		r.metrics[mkey] = m
 		r.order = append(r.order, m)
@@ -212,7 +245,12 @@ func (b *Builder) point(ls labels.Labels, meta Metadata, grouped bool, t int64) 
 	k := pointKey{h, t}
 	p, ok := m.points[k]
 	if !ok {
-		p = &pointAcc{ls: ls, t: t}
+		if len(b.slab) == 0 {
+			b.slab = make([]pointAcc, 256)
+		}
+		p = &b.slab[0]
+		b.slab = b.slab[1:]
+		p.ls, p.t = ls, t
 		m.points[k] = p
 		m.order = append(m.order, p)
 	}
@@ -231,6 +269,7 @@ func nanos(ms int64) pcommon.Timestamp { return pcommon.Timestamp(ms * 1e6) }
 // attributes copies a point's labels but name, job and instance (and le and
 // quantile, which the shape of a histogram or summary point carries).
 func attributes(ls labels.Labels, grouped bool, dst pcommon.Map) {
+	dst.EnsureCapacity(ls.Len())
 	ls.Range(func(l labels.Label) {
 		switch l.Name {
 		case model.MetricNameLabel, model.JobLabel, model.InstanceLabel:

@@ -105,6 +105,12 @@ func TestRoundTrip(t *testing.T) {
 		{"wholly stale histogram keeps its shape", hist, histogramSeries(stale, stale, stale, stale, stale, "0.1"), "rpc_seconds:Histogram"},
 		{"partly stale histogram travels raw", hist, histogramSeries(stale, 3, 6, 3.5, 6, "0.1"),
 			"rpc_seconds_bucket:Gauge rpc_seconds_count:Gauge rpc_seconds_sum:Gauge"},
+		{"a plain series named like its histogram family, first", hist,
+			append([]in{s(9, 1000, with("__name__", "rpc_seconds", "path", "/a")...)}, histogramSeries(1, 3, 6, 3.5, 6, "0.1")...),
+			"rpc_seconds:Gauge rpc_seconds:Histogram"},
+		{"a plain series named like its histogram family, last", hist,
+			append(histogramSeries(1, 3, 6, 3.5, 6, "0.1"), s(9, 1000, with("__name__", "rpc_seconds", "path", "/a")...)),
+			"rpc_seconds:Gauge rpc_seconds:Histogram"},
 		{"histogram without +Inf travels raw", hist, histogramSeries(1, 3, 6, 3.5, 6, "0.1")[:2], "rpc_seconds_bucket:Gauge"},
 		{"summary in its shape", summ, []in{
 			s(0.1, 1000, with("__name__", "gc_seconds", "quantile", "0.5")...),
@@ -183,5 +189,55 @@ func TestNativeHistogramRoundTrip(t *testing.T) {
 	}
 	if len(got) != 1 || !got[0].Equals(h) {
 		t.Fatalf("got %v\nwant %v", got, h)
+	}
+}
+
+// AddHistogram refuses, with the reason, what an exponential histogram point
+// cannot hold; a gap just inside the bound still round-trips.
+func TestAddHistogramUnfit(t *testing.T) {
+	gap := func(offset int32) *histogram.FloatHistogram {
+		return &histogram.FloatHistogram{Schema: 0, Count: 2, Sum: 1,
+			PositiveSpans: []histogram.Span{{Offset: -3, Length: 1}, {Offset: offset, Length: 1}}, PositiveBuckets: []float64{1, 1}}
+	}
+	cases := []struct {
+		name string
+		fh   *histogram.FloatHistogram
+		want string
+	}{
+		{"fits", gap(5), ""},
+		{"widest that fits", gap(MaxDenseBuckets - 2), ""},
+		{"one bucket too wide", gap(MaxDenseBuckets - 1), NativeTooWide},
+		{"negative side too wide", &histogram.FloatHistogram{Schema: 0, Count: 2,
+			NegativeSpans: []histogram.Span{{Offset: 0, Length: 1}, {Offset: 1 << 30, Length: 1}}, NegativeBuckets: []float64{1, 1}}, NativeTooWide},
+		{"schema 9", &histogram.FloatHistogram{Schema: 9, Count: 1, PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []float64{1}}, NativeSchema},
+		{"fractional", &histogram.FloatHistogram{Schema: 0, Count: 0.5, PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []float64{0.5}}, NativeFractional},
+		{"custom buckets", &histogram.FloatHistogram{Schema: histogram.CustomBucketsSchema, Count: 1, CustomValues: []float64{1},
+			PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []float64{1}}, NativeCustomBuckets},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuilder("test")
+			ls := labels.FromStrings("__name__", "h", "job", "j")
+			if got := b.AddHistogram(ls, 1000, nil, tc.fh, 0); got != tc.want {
+				t.Fatalf("reason %q, want %q", got, tc.want)
+			}
+			md := b.Metrics()
+			var got []*histogram.Histogram
+			if _, err := Walk(md, Options{}, func(sm *Sample) error {
+				got = append(got, sm.H.Copy())
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != "" {
+				if md.DataPointCount() != 0 {
+					t.Fatalf("refused histogram emitted: %d points", md.DataPointCount())
+				}
+				return
+			}
+			if len(got) != 1 || !got[0].ToFloat(nil).Equals(tc.fh) {
+				t.Fatalf("round trip gives %v, want %v", got, tc.fh)
+			}
+		})
 	}
 }

@@ -91,6 +91,7 @@ func emitNumbers(ms pmetric.MetricSlice, name string, meta Metadata, points []*p
 	} else {
 		dps = m.SetEmptyGauge().DataPoints()
 	}
+	dps.EnsureCapacity(len(points))
 	for _, p := range points {
 		dp := dps.AppendEmpty()
 		attributes(p.ls, false, dp.Attributes())

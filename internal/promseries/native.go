@@ -14,6 +14,57 @@ const (
 	maxSchema = 8
 )
 
+// MaxDenseBuckets bounds the buckets of one side of a native histogram once
+// written densely, as OpenTelemetry holds them: Prometheus' spans can leave
+// gaps of any size, which would take that much memory to fill with zeros.
+// Schema 8 across 1e-9 to 1e9 is some 15,000 buckets.
+const MaxDenseBuckets = 1 << 16
+
+// Why a native histogram cannot travel as an exponential histogram.
+const (
+	NativeCustomBuckets = "native_histogram_custom_buckets"
+	NativeSchema        = "native_histogram_schema_out_of_range"
+	NativeFractional    = "float_histogram_fractional_counts"
+	NativeTooWide       = "native_histogram_too_wide"
+)
+
+// nativeUnfit says why fh cannot be written as an exponential histogram
+// point, or "".
+func nativeUnfit(fh *histogram.FloatHistogram) string {
+	switch {
+	case fh.UsesCustomBuckets():
+		return NativeCustomBuckets
+	case fh.Schema < minSchema || fh.Schema > maxSchema:
+		return NativeSchema
+	case !wholeCounts(fh):
+		return NativeFractional
+	case denseWidth(fh.PositiveSpans) > MaxDenseBuckets || denseWidth(fh.NegativeSpans) > MaxDenseBuckets:
+		return NativeTooWide
+	}
+	return ""
+}
+
+// denseWidth is how many buckets the spans cover from first to last.
+func denseWidth(spans []histogram.Span) int64 {
+	var idx, first, last int64
+	seen := false
+	for _, s := range spans {
+		idx += int64(s.Offset)
+		if s.Length == 0 {
+			continue
+		}
+		if !seen {
+			first, seen = idx, true
+		}
+		idx += int64(s.Length)
+		last = idx - 1
+	}
+	if !seen {
+		return 0
+	}
+	return last - first + 1
+}
+
 func (w *walker) expHistograms(name string, h pmetric.ExponentialHistogram, prom bool) error {
 	delta := h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
 	dps := h.DataPoints()
@@ -123,20 +174,15 @@ func spansAndDeltas(b pmetric.ExponentialHistogramDataPointBuckets, shift int32)
 }
 
 // emitNative writes native histogram points as an ExponentialHistogram: the
-// inverse of nativeHistogram. Points it cannot carry (custom buckets, float
-// counts that are not whole numbers) are left out; the caller learns of them
-// from NativeDropped.
+// inverse of nativeHistogram.
 func emitNative(ms pmetric.MetricSlice, m *metricAcc) {
 	out := newMetric(ms, m.meta.Family, m.meta)
 	eh := out.SetEmptyExponentialHistogram()
 	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	for _, p := range m.order {
 		fh := p.fh
-		if fh == nil && p.h != nil {
-			fh = p.h.ToFloat(nil)
-		}
-		if fh == nil || fh.UsesCustomBuckets() || fh.Schema < minSchema || fh.Schema > maxSchema || !wholeCounts(fh) {
-			continue
+		if fh == nil {
+			continue // a float sample among native histograms of one name: no exponential histogram point holds it
 		}
 		dp := eh.DataPoints().AppendEmpty()
 		attributes(p.ls, false, dp.Attributes())

@@ -2,7 +2,6 @@ package remotewritereceiver
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
@@ -21,10 +20,28 @@ type counts struct {
 	// exemplars of a series with no sample in the same request: pdata keeps
 	// exemplars on data points, so these cannot be carried.
 	orphanExemplars int
-	// float native histograms with fractional counts: pdata's exponential
-	// histogram counts are integers, so these cannot be carried.
-	fractionalHistograms int
+	// native histograms pdata's exponential histogram cannot carry, by
+	// reason (promseries.Native*): custom buckets, a schema out of range,
+	// fractional counts, gaps too wide to fill.
+	unfitHistograms unfit
 }
+
+type unfit struct{ customBuckets, schema, fractional, tooWide int }
+
+func (u *unfit) add(reason string) {
+	switch reason {
+	case promseries.NativeCustomBuckets:
+		u.customBuckets++
+	case promseries.NativeSchema:
+		u.schema++
+	case promseries.NativeFractional:
+		u.fractional++
+	case promseries.NativeTooWide:
+		u.tooWide++
+	}
+}
+
+func (u *unfit) total() int { return u.customBuckets + u.schema + u.fractional + u.tooWide }
 
 // pending holds a request's exemplars until every sample is added, so each
 // goes to the newest point of its series in the request.
@@ -70,46 +87,6 @@ func (p *pending) flush(b *promseries.Builder, c *counts) {
 		b.AddExemplar(x.ls, t, x.e)
 		c.exemplars++
 	}
-}
-
-// addV1 adds a 1.0 request to b.
-func addV1(b *promseries.Builder, req *prompb.WriteRequest) (counts, error) {
-	var c counts
-	for _, md := range req.Metadata {
-		b.SetMetadata(md.MetricFamilyName, promseries.Metadata{
-			Type: metricType(md.Type.String()), Help: md.Help, Unit: md.Unit,
-		})
-	}
-	hasExemplars := false
-	for i := range req.Timeseries {
-		hasExemplars = hasExemplars || len(req.Timeseries[i].Exemplars) > 0
-	}
-	p := newPending(hasExemplars)
-	var sb labels.ScratchBuilder
-	for i := range req.Timeseries {
-		ts := &req.Timeseries[i]
-		ls := ts.ToLabels(&sb, nil)
-		if err := checkSeries(ls); err != nil {
-			return c, fmt.Errorf("timeseries %d: %w", i, err)
-		}
-		for _, s := range ts.Samples {
-			b.Add(ls, s.Timestamp, s.Value, 0)
-			p.sample(ls, s.Timestamp)
-			c.samples++
-		}
-		for _, h := range ts.Histograms {
-			if err := addHistogram(b, ls, &v1Histogram{h}, &c, p); err != nil {
-				return c, fmt.Errorf("timeseries %d: %w", i, err)
-			}
-		}
-		for _, e := range ts.Exemplars {
-			p.ex = append(p.ex, pendingExemplar{ls: ls, e: exemplar.Exemplar{
-				Labels: e.ToExemplar(&sb, nil).Labels, Value: e.Value, Ts: e.Timestamp, HasTs: true,
-			}})
-		}
-	}
-	p.flush(b, &c)
-	return c, nil
 }
 
 // addV2 adds a 2.0 request to b: metadata comes with each series, start
@@ -165,25 +142,26 @@ func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
 }
 
 // addHistogram adds a native histogram sample; an invalid one fails the
-// request (as Prometheus refuses it), and a float histogram whose counts
-// are not whole numbers, which pdata cannot carry, is counted and left out.
+// request (as Prometheus refuses it), and one pdata cannot carry (a float
+// histogram whose counts are not whole numbers, say) is counted and left out.
 func addHistogram(b *promseries.Builder, ls labels.Labels, h histogramSample, c *counts, p *pending) error {
+	var reason string
 	if h.IsFloatHistogram() {
 		fh := h.ToFloatHistogram()
 		if err := fh.Validate(); err != nil {
 			return fmt.Errorf("series %s: invalid native histogram at %d: %w", ls, h.GetTimestamp(), err)
 		}
-		if !wholeCounts(fh) {
-			c.fractionalHistograms++
-			return nil
-		}
-		b.AddHistogram(ls, h.GetTimestamp(), nil, fh, h.startTimestamp())
+		reason = b.AddHistogram(ls, h.GetTimestamp(), nil, fh, h.startTimestamp())
 	} else {
 		ih := h.ToIntHistogram()
 		if err := ih.Validate(); err != nil {
 			return fmt.Errorf("series %s: invalid native histogram at %d: %w", ls, h.GetTimestamp(), err)
 		}
-		b.AddHistogram(ls, h.GetTimestamp(), ih, nil, h.startTimestamp())
+		reason = b.AddHistogram(ls, h.GetTimestamp(), ih, nil, h.startTimestamp())
+	}
+	if reason != "" {
+		c.unfitHistograms.add(reason)
+		return nil
 	}
 	p.sample(ls, h.GetTimestamp())
 	c.histograms++
@@ -206,23 +184,6 @@ func (h v1Histogram) startTimestamp() int64 { return 0 }
 type v2Histogram struct{ writev2.Histogram }
 
 func (h v2Histogram) startTimestamp() int64 { return h.StartTimestamp }
-
-// wholeCounts: every count of fh is a whole number (what pdata's
-// exponential histogram holds).
-func wholeCounts(fh *histogram.FloatHistogram) bool {
-	whole := func(v float64) bool { return v >= 0 && v == math.Trunc(v) }
-	if !whole(fh.Count) || !whole(fh.ZeroCount) {
-		return false
-	}
-	for _, bs := range [][]float64{fh.PositiveBuckets, fh.NegativeBuckets} {
-		for _, v := range bs {
-			if !whole(v) {
-				return false
-			}
-		}
-	}
-	return true
-}
 
 // checkRefs rejects label references outside the symbol table (which the
 // protobuf library would otherwise index blindly).

@@ -99,22 +99,37 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
-// A float histogram with fractional counts cannot be carried in pdata: it is
-// left out and counted, and the 2.0 answer says it was not written.
-func TestFractionalFloatHistogram(t *testing.T) {
-	st := writev2.NewSymbolTable()
-	fh := &histogram.FloatHistogram{Count: 2.5, Sum: 1, Schema: 0, PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []float64{2.5}}
-	req := &writev2.Request{Timeseries: []writev2.TimeSeries{
-		{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "rate_hist"), nil), Histograms: []writev2.Histogram{writev2.FromFloatHistogram(0, 1000, fh)}},
-		{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "up"), nil), Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}},
-	}}
-	req.Symbols = st.Symbols()
-	sink := new(consumertest.MetricsSink)
-	status, hdr, body := push(t, startReceiver(t, createDefaultConfig(), sink), http.MethodPost, ctV2, "snappy", snappyOf(t, req))
-	if status != http.StatusNoContent {
-		t.Fatalf("%d %s", status, body)
+// Native histograms pdata's exponential histogram cannot carry (fractional
+// counts, custom buckets, a gap of a billion buckets that would take gigabytes
+// to write densely) are left out and counted; the request is taken and the
+// 2.0 answer says they were not written.
+func TestUnfitNativeHistograms(t *testing.T) {
+	cases := map[string]*histogram.FloatHistogram{
+		"fractional counts": {Count: 2.5, Sum: 1, Schema: 0, PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []float64{2.5}},
+		"custom buckets": {Count: 2, Sum: 1, Schema: histogram.CustomBucketsSchema, CustomValues: []float64{1},
+			PositiveSpans: []histogram.Span{{Length: 2}}, PositiveBuckets: []float64{1, 1}},
+		"a gap of a billion buckets": {Count: 2, Sum: 1, Schema: 0,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}, {Offset: 1 << 30, Length: 1}}, PositiveBuckets: []float64{1, 1}},
 	}
-	if hdr.Get("X-Prometheus-Remote-Write-Histograms-Written") != "0" || hdr.Get("X-Prometheus-Remote-Write-Samples-Written") != "1" || sink.DataPointCount() != 1 {
-		t.Fatalf("headers %v, %d data points", hdr, sink.DataPointCount())
+	for name, fh := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := fh.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			st := writev2.NewSymbolTable()
+			req := &writev2.Request{Timeseries: []writev2.TimeSeries{
+				{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "rate_hist"), nil), Histograms: []writev2.Histogram{writev2.FromFloatHistogram(0, 1000, fh)}},
+				{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "up"), nil), Samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}},
+			}}
+			req.Symbols = st.Symbols()
+			sink := new(consumertest.MetricsSink)
+			status, hdr, body := push(t, startReceiver(t, createDefaultConfig(), sink), http.MethodPost, ctV2, "snappy", snappyOf(t, req))
+			if status != http.StatusNoContent {
+				t.Fatalf("%d %s", status, body)
+			}
+			if hdr.Get("X-Prometheus-Remote-Write-Histograms-Written") != "0" || hdr.Get("X-Prometheus-Remote-Write-Samples-Written") != "1" || sink.DataPointCount() != 1 {
+				t.Fatalf("headers %v, %d data points", hdr, sink.DataPointCount())
+			}
+		})
 	}
 }

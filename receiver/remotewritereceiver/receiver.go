@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/snappy"
-	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -126,12 +125,11 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	b := promseries.NewBuilder(metadata.ScopeName)
 	var c counts
 	if msg == rwproto.MessageV1 {
-		var wr prompb.WriteRequest
-		if err := wr.Unmarshal(raw); err != nil {
-			r.fail(req.Context(), w, http.StatusBadRequest, "decoding "+msg+": "+err.Error())
-			return
+		var d v1Decoder
+		c, err = d.decode(b, raw)
+		if isMalformed(err) {
+			err = fmt.Errorf("decoding %s: %w", msg, err)
 		}
-		c, err = addV1(b, &wr)
 	} else {
 		var wr writev2.Request
 		if err := wr.Unmarshal(raw); err != nil {

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sluicehq/sluice/internal/promseries"
 	"github.com/sluicehq/sluice/receiver/remotewritereceiver/internal/metadata"
 )
 
@@ -31,23 +32,27 @@ func newTelemetry(id component.ID, set component.TelemetrySettings) (*telemetry,
 		return nil, err
 	}
 	if t.dropped, err = m.Int64Counter("otelcol_remote_write_receiver_dropped",
-		metric.WithDescription("Items of accepted requests that could not be carried (reason: exemplar_without_sample, float_histogram_fractional_counts)."), metric.WithUnit("{item}")); err != nil {
+		metric.WithDescription("Items of accepted requests that could not be carried (reason: exemplar_without_sample, float_histogram_fractional_counts, native_histogram_custom_buckets, native_histogram_schema_out_of_range, native_histogram_too_wide)."), metric.WithUnit("{item}")); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
 func (t *telemetry) accepted(ctx context.Context, c counts) {
-	for kind, n := range map[string]int{"samples": c.samples, "histograms": c.histograms, "exemplars": c.exemplars} {
-		if n > 0 {
-			t.acceptedItems.Add(ctx, int64(n), metric.WithAttributes(t.id, attribute.String("kind", kind)))
-		}
-	}
-	if c.orphanExemplars > 0 {
-		t.dropped.Add(ctx, int64(c.orphanExemplars), metric.WithAttributes(t.id, attribute.String("reason", "exemplar_without_sample")))
-	}
-	if c.fractionalHistograms > 0 {
-		t.dropped.Add(ctx, int64(c.fractionalHistograms), metric.WithAttributes(t.id, attribute.String("reason", "float_histogram_fractional_counts")))
+	t.add(ctx, t.acceptedItems, "kind", "samples", c.samples)
+	t.add(ctx, t.acceptedItems, "kind", "histograms", c.histograms)
+	t.add(ctx, t.acceptedItems, "kind", "exemplars", c.exemplars)
+	t.add(ctx, t.dropped, "reason", "exemplar_without_sample", c.orphanExemplars)
+	u := c.unfitHistograms
+	t.add(ctx, t.dropped, "reason", promseries.NativeFractional, u.fractional)
+	t.add(ctx, t.dropped, "reason", promseries.NativeCustomBuckets, u.customBuckets)
+	t.add(ctx, t.dropped, "reason", promseries.NativeSchema, u.schema)
+	t.add(ctx, t.dropped, "reason", promseries.NativeTooWide, u.tooWide)
+}
+
+func (t *telemetry) add(ctx context.Context, c metric.Int64Counter, key, value string, n int) {
+	if n > 0 {
+		c.Add(ctx, int64(n), metric.WithAttributes(t.id, attribute.String(key, value)))
 	}
 }
 
