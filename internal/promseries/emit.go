@@ -2,7 +2,7 @@ package promseries
 
 import (
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/common/model"
@@ -183,7 +183,15 @@ func histogramExact(p *pointAcc) bool {
 	if st < 0 || !p.hasSum || !p.hasCount || len(p.buckets) == 0 || p.native || p.set || !sameStart(p) {
 		return false
 	}
-	sort.SliceStable(p.buckets, func(i, j int) bool { return le(p.buckets[i].le) < le(p.buckets[j].le) })
+	slices.SortStableFunc(p.buckets, func(a, b bucket) int {
+		switch x, y := le(a.le), le(b.le); {
+		case x < y:
+			return -1
+		case y < x:
+			return 1
+		}
+		return 0 // equal, or NaN: kept in place
+	})
 	if p.buckets[len(p.buckets)-1].le != "+Inf" {
 		return false
 	}

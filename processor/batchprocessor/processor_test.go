@@ -50,7 +50,10 @@ func TestSizeTrigger(t *testing.T) {
 	comptest.WaitFor(t, 5*time.Second, "the batch", func() bool { return sink.DataPointCount() == 120 })
 	require.Len(t, sink.AllMetrics(), 1, "one batch: no send_batch_max_size")
 	require.Equal(t, map[string][]int64{"a": sequence(0, 120)}, sequences(sink.AllMetrics()))
-	require.EqualValues(t, 1, r.counter(t, "otelcol_batch_sends", triggerIs(triggerSize)))
+	// The send is counted once the export returned, just after the sink saw it.
+	comptest.WaitFor(t, 5*time.Second, "the size-triggered send counted", func() bool {
+		return r.counter(t, "otelcol_batch_sends", triggerIs(triggerSize)) == 1
+	})
 }
 
 func TestTimeoutTrigger(t *testing.T) {
@@ -58,7 +61,9 @@ func TestTimeoutTrigger(t *testing.T) {
 	r := start(t, sink, func(c *Config) { c.Timeout = 20 * time.Millisecond })
 	require.NoError(t, r.p.ConsumeMetrics(bg, gauge("", "a", 0, 10)))
 	comptest.WaitFor(t, 5*time.Second, "the timeout to send", func() bool { return sink.DataPointCount() == 10 })
-	require.EqualValues(t, 1, r.counter(t, "otelcol_batch_sends", triggerIs(triggerTimeout)))
+	comptest.WaitFor(t, 5*time.Second, "the timeout-triggered send counted", func() bool {
+		return r.counter(t, "otelcol_batch_sends", triggerIs(triggerTimeout)) == 1
+	})
 }
 
 // timeout 0: the first request goes at once; what arrives while it is

@@ -1,7 +1,7 @@
 package relabelprocessor
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -203,7 +203,7 @@ func setResource(edits []edit, src *promseries.Source, value string) []edit {
 }
 
 func newResEdit(edits []edit) *resEdit {
-	sort.SliceStable(edits, func(i, j int) bool { return edits[i].key < edits[j].key })
+	slices.SortStableFunc(edits, func(a, b edit) int { return strings.Compare(a.key, b.key) })
 	var b strings.Builder
 	for _, e := range edits {
 		if e.del {

@@ -6,6 +6,9 @@
 // (per core) and peak RSS, with the ratio of Sluice to vmagent.
 //
 //	go run ./bench/cmd/gwbench -seconds 20
+//
+// With -cpuprofile FILE, Sluice runs with the pprof extension and a CPU
+// profile of it over the push is written to FILE (go tool pprof FILE).
 package main
 
 import (
@@ -13,6 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -32,12 +36,15 @@ import (
 	"github.com/sluicehq/sluice/internal/freeport"
 )
 
+var cpuProfile string
+
 func main() {
 	seconds := flag.Int("seconds", 20, "how long to push to each gateway")
 	pushers := flag.Int("pushers", 4, "concurrent pushers (each owns a slice of the series)")
 	series := flag.Int("series", 100000, "distinct series")
 	perReq := flag.Int("samples-per-request", 2000, "samples per pushed request")
 	sluiceBin := flag.String("sluice", "bin/sluice", "the sluice binary")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of Sluice over the push to this file")
 	flag.Parse()
 
 	results := map[string]result{}
@@ -82,6 +89,7 @@ func freeAddr() string {
 
 func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, error) {
 	var res result
+	var pprofAddr string
 	sk := sink.New()
 	sinkAddr, stop, err := sk.Start("127.0.0.1:0")
 	if err != nil {
@@ -98,7 +106,13 @@ func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, e
 	var cmd *exec.Cmd
 	switch sys {
 	case "sluice":
-		cmd = exec.Command(sluiceBin, "--config", "configs/gateway.yaml")
+		args := []string{"--config", "configs/gateway.yaml"}
+		if cpuProfile != "" {
+			pprofAddr = freeAddr()
+			args = append(args, "--config", "yaml:extensions::pprof::endpoint: "+pprofAddr,
+				"--config", "yaml:service::extensions: [health_check, pprof]")
+		}
+		cmd = exec.Command(sluiceBin, args...)
 		cmd.Env = append(os.Environ(), "SLUICE_LISTEN="+listen, "SLUICE_OTLP_LISTEN="+freeAddr(),
 			"SLUICE_REMOTE_WRITE_URL="+sinkURL, "SLUICE_QUEUE_DIR="+filepath.Join(dir, "queue"),
 			"SLUICE_HEALTH_LISTEN="+freeAddr(), "SLUICE_TELEMETRY_PORT=0")
@@ -123,6 +137,12 @@ func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, e
 	per := series / pushers
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
 	defer cancel()
+	profiled := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() { profiled <- profile(pprofAddr, seconds-1, cpuProfile) }()
+	} else {
+		profiled <- nil
+	}
 	cpu0, _, _ := scenario.ProcessCPU(cmd.Process.Pid)
 	start := time.Now()
 	var accepted atomic.Int64
@@ -151,6 +171,9 @@ func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, e
 	wg.Wait()
 	res.pushSeconds = time.Since(start).Seconds()
 	res.accepted = accepted.Load()
+	if err := <-profiled; err != nil {
+		return res, fmt.Errorf("cpu profile: %v", err)
+	}
 	if e := pushErr.Load(); e != nil {
 		return res, fmt.Errorf("push: %v", e)
 	}
@@ -167,6 +190,27 @@ func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, e
 	res.delivered = int64(sk.Stats().RemoteWrite.Samples)
 	fmt.Fprintf(os.Stderr, "%s: accepted %d, delivered %d in %.1f s\n", sys, res.accepted, res.delivered, res.pushSeconds)
 	return res, nil
+}
+
+// profile fetches a CPU profile of the given length from a pprof extension.
+func profile(addr string, seconds int, file string) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(seconds, 1)))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof answered %s", resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // request is a remote write 1.0 request of series [from, to) at time t:
