@@ -3,6 +3,7 @@ package remotewritereceiver
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 
@@ -18,20 +19,21 @@ func loadConfig(t *testing.T, name string) (*Config, error) {
 
 func TestConfig(t *testing.T) {
 	cfg, err := loadConfig(t, "")
-	if err != nil || cfg.ServerConfig.NetAddr.Endpoint != DefaultEndpoint || cfg.Path != "/api/v1/write" {
+	if err != nil || cfg.ServerConfig.NetAddr.Endpoint != DefaultEndpoint || cfg.Path != "/api/v1/write" || cfg.PipelineTimeout != DefaultPipelineTimeout {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 	cfg, err = loadConfig(t, "custom")
 	if err != nil || cfg.ServerConfig.NetAddr.Endpoint != "0.0.0.0:19291" || cfg.Path != "/receive" ||
-		cfg.ServerConfig.MaxRequestBodySize != 1<<20 || !cfg.ServerConfig.Auth.HasValue() {
+		cfg.ServerConfig.MaxRequestBodySize != 1<<20 || !cfg.ServerConfig.Auth.HasValue() || cfg.PipelineTimeout != 3*time.Second {
 		t.Fatalf("custom: %+v %v", cfg, err)
 	}
 }
 
 func TestConfigErrors(t *testing.T) {
 	for name, want := range map[string]string{
-		"bad_path": `path: "receive" must start with /`,
-		"misspelt": "has invalid keys: pathh",
+		"bad_path":         `path: "receive" must start with /`,
+		"misspelt":         "has invalid keys: pathh",
+		"negative_timeout": "pipeline_timeout: -1s is negative",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

@@ -144,12 +144,22 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	md := b.Metrics()
 	if md.DataPointCount() > 0 {
-		if err := r.next.ConsumeMetrics(req.Context(), md); err != nil {
+		ctx := req.Context()
+		if r.cfg.PipelineTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.cfg.PipelineTimeout)
+			defer cancel()
+		}
+		if err := r.next.ConsumeMetrics(ctx, md); err != nil {
 			status := http.StatusServiceUnavailable
 			if consumererror.IsPermanent(err) {
 				status = http.StatusBadRequest
 			}
-			r.fail(req.Context(), w, status, "the pipeline refused the data: "+err.Error())
+			msg := "the pipeline refused the data: " + err.Error()
+			if errors.Is(err, context.DeadlineExceeded) && req.Context().Err() == nil {
+				msg = fmt.Sprintf("the pipeline did not take the data within pipeline_timeout (%s); retry later", r.cfg.PipelineTimeout)
+			}
+			r.fail(req.Context(), w, status, msg)
 			return
 		}
 	}

@@ -214,11 +214,18 @@ func linesV1(reqs ...*prompb.WriteRequest) []string {
 // startExporter runs the remote_write exporter sending msg to the sink.
 func startExporter(t *testing.T, url, msg string) exporter.Metrics {
 	t.Helper()
+	return startExporterWith(t, url, func(c *remotewriteexporter.Config) { c.ProtobufMessage = msg })
+}
+
+// startExporterWith runs the remote_write exporter sending to url, its
+// default config changed by set.
+func startExporterWith(t *testing.T, url string, set func(*remotewriteexporter.Config)) exporter.Metrics {
+	t.Helper()
 	f := remotewriteexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*remotewriteexporter.Config)
 	cfg.ClientConfig.Endpoint = url
-	cfg.ProtobufMessage = msg
 	cfg.Queue.Directory = t.TempDir()
+	set(cfg)
 	exp, err := f.CreateMetrics(context.Background(), exportertest.NewNopSettings(component.MustNewType("remote_write")), cfg)
 	if err != nil {
 		t.Fatal(err)
