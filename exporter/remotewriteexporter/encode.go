@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/klauspost/compress/s2"
@@ -79,6 +80,9 @@ type builder struct {
 	body    []byte // the encoded timeseries fields
 	meta    []byte // v1: the encoded metadata fields
 	seen    map[string]struct{}
+	// lastFamily is the family whose metadata was seen last: a family's
+	// series arrive together, so most samples skip the lookup in seen.
+	lastFamily string
 
 	ts1  prompb.TimeSeries
 	md1  prompb.MetricMetadata
@@ -102,6 +106,7 @@ func (b *builder) reset(v2 bool) {
 	b.entries = 0
 	b.body, b.meta = b.body[:0], b.meta[:0]
 	clear(b.seen)
+	b.lastFamily = ""
 	b.syms.reset()
 }
 
@@ -127,33 +132,113 @@ func (b *builder) add(s *promseries.Sample, ls []labels.Label) {
 	}
 }
 
+// addV1 appends the series as a prometheus.TimeSeries. Labels and the float
+// sample are written here, byte for byte as prompb's generated code writes
+// them (fields in number order, zero values left out), without first
+// copying the labels into prompb structs; exemplars and native histograms go
+// through prompb.
 func (b *builder) addV1(s *promseries.Sample, ls []labels.Label) {
 	ts := &b.ts1
-	ts.Labels = ts.Labels[:0]
-	for _, l := range ls {
-		ts.Labels = append(ts.Labels, prompb.Label{Name: l.Name, Value: l.Value})
-	}
-	ts.Samples, ts.Histograms, ts.Exemplars = ts.Samples[:0], ts.Histograms[:0], ts.Exemplars[:0]
+	ts.Histograms, ts.Exemplars = ts.Histograms[:0], ts.Exemplars[:0]
 	if s.H != nil {
 		ts.Histograms = append(ts.Histograms, prompb.FromIntHistogram(s.T, s.H))
-	} else {
-		ts.Samples = append(ts.Samples, prompb.Sample{Value: s.V, Timestamp: s.T})
 	}
 	for _, e := range s.Exemplars {
 		ts.Exemplars = append(ts.Exemplars, prompb.Exemplar{
 			Labels: prompb.FromLabels(e.Labels, nil), Value: e.Value, Timestamp: e.Ts,
 		})
 	}
-	b.body = appendMessage(b.body, 1, ts)
-	if m := s.Meta; m.Type != "" && m.Family != "" {
+	size := 0
+	for _, l := range ls {
+		size += 1 + protowire.SizeBytes(labelSizeV1(l))
+	}
+	if s.H == nil {
+		size += 1 + protowire.SizeBytes(sampleSizeV1(s.V, s.T))
+	}
+	for i := range ts.Exemplars {
+		size += 1 + protowire.SizeBytes(ts.Exemplars[i].Size())
+	}
+	for i := range ts.Histograms {
+		size += 1 + protowire.SizeBytes(ts.Histograms[i].Size())
+	}
+	body := append(b.body, 0x0a) // WriteRequest.timeseries
+	body = appendVarint(body, size)
+	for _, l := range ls {
+		body = append(body, 0x0a) // TimeSeries.labels
+		body = appendVarint(body, labelSizeV1(l))
+		if l.Name != "" {
+			body = append(body, 0x0a) // Label.name
+			body = appendVarint(body, len(l.Name))
+			body = append(body, l.Name...)
+		}
+		if l.Value != "" {
+			body = append(body, 0x12) // Label.value
+			body = appendVarint(body, len(l.Value))
+			body = append(body, l.Value...)
+		}
+	}
+	if s.H == nil {
+		body = append(body, 0x12) // TimeSeries.samples
+		body = appendVarint(body, sampleSizeV1(s.V, s.T))
+		if s.V != 0 {
+			body = append(body, 0x09) // Sample.value, fixed64
+			body = binary.LittleEndian.AppendUint64(body, math.Float64bits(s.V))
+		}
+		if s.T != 0 {
+			body = append(body, 0x10) // Sample.timestamp, varint
+			body = protowire.AppendVarint(body, uint64(s.T))
+		}
+	}
+	for i := range ts.Exemplars {
+		body = appendMessage(body, 3, &ts.Exemplars[i])
+	}
+	for i := range ts.Histograms {
+		body = appendMessage(body, 4, &ts.Histograms[i])
+	}
+	b.body = body
+	if m := s.Meta; m.Type != "" && m.Family != "" && m.Family != b.lastFamily {
 		if _, ok := b.seen[m.Family]; !ok {
-			b.seen[strings.Clone(m.Family)] = struct{}{}
+			b.lastFamily = strings.Clone(m.Family)
+			b.seen[b.lastFamily] = struct{}{}
 			b.md1 = prompb.MetricMetadata{
 				Type: prompb.FromMetadataType(m.Type), MetricFamilyName: m.Family, Help: m.Help, Unit: m.Unit,
 			}
 			b.meta = appendMessage(b.meta, 3, &b.md1)
 		}
 	}
+}
+
+// appendVarint appends a non-negative size as a protobuf varint; sizes of
+// labels and samples are nearly always below 128.
+func appendVarint(b []byte, n int) []byte {
+	if n < 0x80 {
+		return append(b, byte(n))
+	}
+	return protowire.AppendVarint(b, uint64(n))
+}
+
+// labelSizeV1 is the encoded size of a prometheus.Label.
+func labelSizeV1(l labels.Label) int {
+	n := 0
+	if l.Name != "" {
+		n += 1 + protowire.SizeBytes(len(l.Name))
+	}
+	if l.Value != "" {
+		n += 1 + protowire.SizeBytes(len(l.Value))
+	}
+	return n
+}
+
+// sampleSizeV1 is the encoded size of a prometheus.Sample.
+func sampleSizeV1(v float64, t int64) int {
+	n := 0
+	if v != 0 {
+		n += 1 + 8
+	}
+	if t != 0 {
+		n += 1 + protowire.SizeVarint(uint64(t))
+	}
+	return n
 }
 
 func (b *builder) addV2(s *promseries.Sample, ls []labels.Label) {

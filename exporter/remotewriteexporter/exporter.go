@@ -310,17 +310,17 @@ func (e *rwExporter) Shutdown(ctx context.Context) error {
 // encoder is the per-call state of ConsumeMetrics: a request builder per
 // shard and scratch space.
 type encoder struct {
-	b      []*builder
-	ls     []labels.Label
-	rec    []byte
-	delta  recordHeader
-	digest *xxhash.Digest
+	b     []*builder
+	ls    []labels.Label
+	rec   []byte
+	delta recordHeader
+	hbuf  []byte // the bytes seriesHash hashes
 }
 
 func (e *rwExporter) getEncoder() *encoder {
 	enc, _ := e.pool.Get().(*encoder)
 	if enc == nil {
-		enc = &encoder{digest: xxhash.New()}
+		enc = &encoder{}
 		for range e.queues {
 			enc.b = append(enc.b, newBuilder(false))
 		}
@@ -353,7 +353,8 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 			return nil
 		}
 		enc.ls = mergeLabels(enc.ls[:0], s.Labels, e.external)
-		h := seriesHash(enc.digest, enc.ls)
+		var h uint64
+		h, enc.hbuf = seriesHash(enc.hbuf[:0], enc.ls)
 		shard := int(h % uint64(e.cfg.Shards))
 		if len(e.endpoints) == 1 || e.cfg.Balance == BalanceSeries {
 			return e.add(ctx, enc, e.endpointOf(h)*e.cfg.Shards+shard, s)
@@ -414,23 +415,24 @@ func (e *rwExporter) flush(ctx context.Context, enc *encoder, q int) error {
 }
 
 // seriesHash hashes the series' labels: the same series, the same shard
-// (and endpoint), so its samples leave in order.
-func seriesHash(d *xxhash.Digest, ls []labels.Label) uint64 {
-	d.Reset()
+// (and endpoint), so its samples leave in order. The hash is xxhash of each
+// name and value followed by 0xff, which queues on disk were sharded by:
+// it must not change. It returns buf, grown, for the next call.
+func seriesHash(buf []byte, ls []labels.Label) (uint64, []byte) {
 	for _, l := range ls {
-		_, _ = d.WriteString(l.Name)
-		_, _ = d.Write([]byte{0xff})
-		_, _ = d.WriteString(l.Value)
-		_, _ = d.Write([]byte{0xff})
+		buf = append(buf, l.Name...)
+		buf = append(buf, 0xff)
+		buf = append(buf, l.Value...)
+		buf = append(buf, 0xff)
 	}
-	return d.Sum64()
+	return xxhash.Sum64(buf), buf
 }
 
 // mergeLabels appends the series labels and the external labels it does
 // not have, in name order.
-func mergeLabels(dst []labels.Label, ls labels.Labels, ext []labels.Label) []labels.Label {
+func mergeLabels(dst, ls, ext []labels.Label) []labels.Label {
 	i := 0
-	ls.Range(func(l labels.Label) {
+	for _, l := range ls {
 		for i < len(ext) && ext[i].Name < l.Name {
 			dst = append(dst, ext[i])
 			i++
@@ -439,7 +441,7 @@ func mergeLabels(dst []labels.Label, ls labels.Labels, ext []labels.Label) []lab
 			i++ // the series' own label wins, as in Prometheus
 		}
 		dst = append(dst, l)
-	})
+	}
 	return append(dst, ext[i:]...)
 }
 

@@ -367,7 +367,7 @@ func init() {
 
 // sampleFor is one float sample of series name{job="j"}.
 func sampleFor(name string, t int64, v float64) *promseries.Sample {
-	return &promseries.Sample{Labels: labels.FromStrings("__name__", name, "job", "j"), T: t, V: v}
+	return &promseries.Sample{Labels: labelsFor(name), T: t, V: v}
 }
 
 func labelsFor(name string) []labels.Label {

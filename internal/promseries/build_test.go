@@ -46,7 +46,7 @@ func roundTrip(t *testing.T, meta map[string]Metadata, samples []in) (pmetric.Me
 	md := b.Metrics()
 	var out []string
 	if _, err := Walk(md, Options{}, func(sm *Sample) error {
-		out = append(out, line(sm.Labels, sm.T, sm.V, sm.StartT))
+		out = append(out, line(labels.New(sm.Labels...), sm.T, sm.V, sm.StartT))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -179,8 +179,8 @@ func TestNativeHistogramRoundTrip(t *testing.T) {
 	md := b.Metrics()
 	var got []*histogram.Histogram
 	if _, err := Walk(md, Options{}, func(sm *Sample) error {
-		if sm.Labels.String() != ls.String() {
-			t.Errorf("labels %s, want %s", sm.Labels, ls)
+		if labels.New(sm.Labels...).String() != ls.String() {
+			t.Errorf("labels %s, want %s", labels.New(sm.Labels...), ls)
 		}
 		got = append(got, sm.H.Copy())
 		return nil

@@ -101,10 +101,14 @@ func emitNumbers(ms pmetric.MetricSlice, name string, meta Metadata, points []*p
 	}
 }
 
-func setTimes(dp interface {
+// timed is any pdata data point. setTimes takes it as a type parameter: an
+// interface argument would move every data point to the heap.
+type timed interface {
 	SetTimestamp(pcommon.Timestamp)
 	SetStartTimestamp(pcommon.Timestamp)
-}, t, startT int64) {
+}
+
+func setTimes[P timed](dp P, t, startT int64) {
 	dp.SetTimestamp(nanos(t))
 	if startT != 0 {
 		dp.SetStartTimestamp(nanos(startT))

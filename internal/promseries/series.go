@@ -46,9 +46,13 @@ type Metadata struct {
 // Sample is one point of one series, as Walk hands it out. Labels, Exemplars
 // and H are valid only until the callback returns; copy what you keep.
 type Sample struct {
-	Labels    labels.Labels // sorted, __name__ included
-	T         int64         // milliseconds since the epoch
-	V         float64       // float sample; StaleNaN for a stale marker; unused when H is set
+	// Labels are the series' labels sorted by name, __name__ included, each
+	// name once, none with an empty value: a slice rather than a
+	// labels.Labels, so that encoders read it without decoding
+	// (labels.New(s.Labels...) gives the other form).
+	Labels    []labels.Label
+	T         int64   // milliseconds since the epoch
+	V         float64 // float sample; StaleNaN for a stale marker; unused when H is set
 	H         *histogram.Histogram
 	StartT    int64 // created timestamp in milliseconds; 0 when unknown
 	Delta     bool  // the point has delta temporality: the caller converts or refuses it
@@ -69,10 +73,8 @@ func IsPrometheus(m pmetric.Metric) (model.MetricType, bool) {
 // labelSet accumulates the labels of a series; later additions of the same
 // name override earlier ones, so data-point attributes override resource ones.
 type labelSet struct {
-	ls      []labels.Label
-	sorted  []labels.Label
-	scratch labels.ScratchBuilder
-	out     labels.Labels
+	ls     []labels.Label
+	sorted []labels.Label
 }
 
 func (s *labelSet) reset() { s.ls = s.ls[:0] }
@@ -82,23 +84,22 @@ func (s *labelSet) add(name, value string) {
 
 // build sorts, drops empty values and overridden duplicates, and returns
 // labels valid until the next build.
-func (s *labelSet) build() labels.Labels {
+func (s *labelSet) build() []labels.Label {
 	s.sorted = append(s.sorted[:0], s.ls...)
 	// A handful of labels, mostly in order: the generic stable sort
 	// (insertion sort at this size) costs a fraction of sort.SliceStable's
 	// reflection.
 	slices.SortStableFunc(s.sorted, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
-	s.scratch.Reset()
+	out := s.sorted[:0]
 	for i, l := range s.sorted {
 		if i+1 < len(s.sorted) && s.sorted[i+1].Name == l.Name {
 			continue // a later one of the same name wins
 		}
 		if l.Value != "" {
-			s.scratch.Add(l.Name, l.Value)
+			out = append(out, l) // out never overtakes i
 		}
 	}
-	s.scratch.Overwrite(&s.out)
-	return s.out
+	return out
 }
 
 // resourceLabels returns job and instance of a resource, and with

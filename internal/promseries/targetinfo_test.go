@@ -3,6 +3,7 @@ package promseries
 import (
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -25,7 +26,7 @@ func TestTargetInfoCarriesResourceAttributes(t *testing.T) {
 	var got []string
 	var ts []int64
 	if err := TargetInfo(md, func(s *Sample) error {
-		got = append(got, s.Labels.String())
+		got = append(got, labels.New(s.Labels...).String())
 		ts = append(ts, s.T)
 		if s.V != 1 {
 			t.Errorf("value %v, want 1", s.V)

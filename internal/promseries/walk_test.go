@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/value"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -35,11 +36,11 @@ func render(t *testing.T, md pmetric.Metrics, opts Options) (string, Dropped) {
 	dropped, err := Walk(md, opts, func(s *Sample) error {
 		switch {
 		case s.H != nil:
-			fmt.Fprintf(&b, "%s %d H%v", s.Labels, s.T, s.H)
+			fmt.Fprintf(&b, "%s %d H%v", labels.New(s.Labels...), s.T, s.H)
 		case value.IsStaleNaN(s.V):
-			fmt.Fprintf(&b, "%s %d stale", s.Labels, s.T)
+			fmt.Fprintf(&b, "%s %d stale", labels.New(s.Labels...), s.T)
 		default:
-			fmt.Fprintf(&b, "%s %d %g", s.Labels, s.T, s.V)
+			fmt.Fprintf(&b, "%s %d %g", labels.New(s.Labels...), s.T, s.V)
 		}
 		if s.Delta {
 			b.WriteString(" delta")

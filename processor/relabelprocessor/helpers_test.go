@@ -45,7 +45,7 @@ func series(t testing.TB, md pmetric.Metrics, opts promseries.Options) []string 
 	t.Helper()
 	var out []string
 	if _, err := promseries.Walk(md, opts, func(s *promseries.Sample) error {
-		out = append(out, sampleLine(s.Labels, s))
+		out = append(out, sampleLine(labels.New(s.Labels...), s))
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func oracle(t *testing.T, rules []*relabel.Config, opts promseries.Options) []st
 	var want []string
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	if _, err := promseries.Walk(input(), opts, func(s *promseries.Sample) error {
-		lb.Reset(s.Labels)
+		lb.Reset(labels.New(s.Labels...))
 		if !relabel.ProcessBuilder(lb, rules...) || lb.Get(model.MetricNameLabel) == "" {
 			return nil
 		}
@@ -148,7 +148,7 @@ func TestConcurrentCallers(t *testing.T) {
 					}
 					var got []string
 					if _, err := promseries.Walk(out, promseries.Options{}, func(s *promseries.Sample) error {
-						got = append(got, sampleLine(s.Labels, s))
+						got = append(got, sampleLine(labels.New(s.Labels...), s))
 						return nil
 					}); err != nil {
 						errs <- err.Error()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
@@ -67,7 +68,7 @@ func seriesOf(t *testing.T, sink *consumertest.MetricsSink) map[string][]point {
 	out := map[string][]point{}
 	for _, md := range sink.AllMetrics() {
 		if _, err := promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
-			k := s.Labels.String()
+			k := labels.New(s.Labels...).String()
 			out[k] = append(out[k], point{s.T, s.V})
 			return nil
 		}); err != nil {
@@ -339,7 +340,7 @@ config:
 			comptest.WaitFor(t, 10*time.Second, "jobs_total scraped", func() bool {
 				for _, md := range sink.AllMetrics() {
 					_, _ = promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
-						if s.Labels.Get("__name__") == "jobs_total" {
+						if labels.New(s.Labels...).Get("__name__") == "jobs_total" {
 							start = s.StartT
 						}
 						return nil

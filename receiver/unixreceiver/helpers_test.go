@@ -73,18 +73,18 @@ func seriesOf(t testing.TB, md pmetric.Metrics) (map[string]map[string]bool, map
 	names, values := map[string]map[string]bool{}, map[string]float64{}
 	if _, err := promseries.Walk(md, promseries.Options{}, func(s *promseries.Sample) error {
 		// Walk's labels live until the callback returns: copy what is kept.
-		all := labels.NewBuilder(s.Labels).Labels().Map()
+		all := labels.New(s.Labels...).Map()
 		for k, v := range all {
 			all[strings.Clone(k)] = strings.Clone(v)
 		}
-		ls := s.Labels.DropMetricName()
+		ls := labels.New(s.Labels...).DropMetricName()
 		var lnames []string
 		ls.Range(func(l labels.Label) {
 			if l.Name != "job" && l.Name != "instance" {
 				lnames = append(lnames, strings.Clone(l.Name))
 			}
 		})
-		n := strings.Clone(s.Labels.Get("__name__"))
+		n := strings.Clone(labels.New(s.Labels...).Get("__name__"))
 		if names[n] == nil {
 			names[n] = map[string]bool{}
 		}

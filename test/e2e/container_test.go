@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,7 +88,10 @@ func engine(t *testing.T) docker {
 			t.Logf("dockerd log (tail):\n%s", tail(string(log), 3000))
 		}
 		logf.Close()
-		_ = os.RemoveAll(dir)
+		unmountUnder(t, dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Logf("removing the dockerd state: %v", err)
+		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -98,6 +102,27 @@ func engine(t *testing.T) docker {
 			t.Fatal("the dockerd started by the test did not answer within 60 s")
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// unmountUnder detaches every mount below dir, deepest first: dockerd leaves
+// the namespace file exec/netns/default mounted when it stops, and a mounted
+// file cannot be removed.
+func unmountUnder(t *testing.T, dir string) {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var under []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			under = append(under, f[1])
+		}
+	}
+	for i := len(under) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(under[i], syscall.MNT_DETACH); err != nil {
+			t.Logf("unmounting %s: %v", under[i], err)
+		}
 	}
 }
 
