@@ -3,7 +3,9 @@ package promseries
 import (
 	"math"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -80,10 +82,7 @@ func (w *walker) expHistograms(name string, h pmetric.ExponentialHistogram, prom
 		if delta {
 			nh.CounterResetHint = histogram.GaugeType
 		}
-		n := len(w.set.ls)
-		w.set.add("__name__", name)
-		w.smp.Labels = w.set.build()
-		w.set.ls = w.set.ls[:n]
+		w.smp.Labels = w.set.build(labels.Label{Name: model.MetricNameLabel, Value: name})
 		w.smp.H = nh
 		if err := w.fn(&w.smp); err != nil {
 			return err

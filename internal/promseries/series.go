@@ -70,36 +70,92 @@ func IsPrometheus(m pmetric.Metric) (model.MetricType, bool) {
 	return model.MetricType(v.Str()), true
 }
 
-// labelSet accumulates the labels of a series; later additions of the same
-// name override earlier ones, so data-point attributes override resource ones.
+// labelSet makes the labels of a point's series: the resource's labels
+// (base), then the point's own (added), then per series its name and le or
+// quantile (build's extras). Of labels with the same name the later one
+// wins, so point attributes override resource labels; a label whose winning
+// value is empty is left out.
 type labelSet struct {
-	ls     []labels.Label
-	sorted []labels.Label
+	base  []labels.Label // sorted, each name once: set per resource
+	ls    []labels.Label // the point's labels, in the order added
+	point []labels.Label // base and ls merged by seal
+	out   []labels.Label
 }
+
+// setBase sets the resource's labels for the points that follow.
+func (s *labelSet) setBase(ls []labels.Label) { s.base = sortUnique(append(s.base[:0], ls...)) }
 
 func (s *labelSet) reset() { s.ls = s.ls[:0] }
 func (s *labelSet) add(name, value string) {
 	s.ls = append(s.ls, labels.Label{Name: name, Value: value})
 }
 
-// build sorts, drops empty values and overridden duplicates, and returns
-// labels valid until the next build.
-func (s *labelSet) build() []labels.Label {
-	s.sorted = append(s.sorted[:0], s.ls...)
-	// A handful of labels, mostly in order: the generic stable sort
-	// (insertion sort at this size) costs a fraction of sort.SliceStable's
-	// reflection.
-	slices.SortStableFunc(s.sorted, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
-	out := s.sorted[:0]
-	for i, l := range s.sorted {
-		if i+1 < len(s.sorted) && s.sorted[i+1].Name == l.Name {
-			continue // a later one of the same name wins
-		}
+// seal merges the point's labels over the base, once per point: a
+// histogram's many series then only merge in their name and le.
+func (s *labelSet) seal() {
+	s.point = mergeOver(s.point[:0], s.base, sortUnique(s.ls))
+}
+
+// build returns the series labels: the sealed point labels with extra
+// (sorted by name, each name once) merged over them, empty values left out.
+// They are valid until the next build.
+func (s *labelSet) build(extra ...labels.Label) []labels.Label {
+	s.out = mergeOver(s.out[:0], s.point, extra)
+	out := s.out[:0]
+	for _, l := range s.out {
 		if l.Value != "" {
-			out = append(out, l) // out never overtakes i
+			out = append(out, l)
 		}
 	}
 	return out
+}
+
+// sortUnique sorts ls by name in place, keeping the last of each name.
+// Labels mostly come in order already; then it only compares neighbours.
+func sortUnique(ls []labels.Label) []labels.Label {
+	ordered := true
+	for i := 1; i < len(ls); i++ {
+		if ls[i-1].Name >= ls[i].Name {
+			ordered = false
+			break
+		}
+	}
+	if ordered {
+		return ls
+	}
+	// A handful of labels: the generic stable sort (insertion sort at this
+	// size) costs a fraction of sort.SliceStable's reflection.
+	slices.SortStableFunc(ls, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
+	out := ls[:0]
+	for i, l := range ls {
+		if i+1 < len(ls) && ls[i+1].Name == l.Name {
+			continue // a later one of the same name wins
+		}
+		out = append(out, l) // out never overtakes i
+	}
+	return out
+}
+
+// mergeOver appends to dst the union of two sorted, unique label lists; of
+// a name in both, over's label wins.
+func mergeOver(dst, under, over []labels.Label) []labels.Label {
+	i, j := 0, 0
+	for i < len(under) && j < len(over) {
+		switch c := strings.Compare(under[i].Name, over[j].Name); {
+		case c < 0:
+			dst = append(dst, under[i])
+			i++
+		case c > 0:
+			dst = append(dst, over[j])
+			j++
+		default:
+			dst = append(dst, over[j])
+			i++
+			j++
+		}
+	}
+	dst = append(dst, under[i:]...)
+	return append(dst, over[j:]...)
 }
 
 // resourceLabels returns job and instance of a resource, and with

@@ -41,10 +41,10 @@ func TargetInfo(md pmetric.Metrics, fn func(*Sample) error) error {
 			continue
 		}
 		res = resourceLabels(rm.Resource(), Options{ResourceToLabels: true}, &namer, res[:0])
+		set.setBase(res)
 		set.reset()
-		set.ls = append(set.ls, res...)
-		set.add(model.MetricNameLabel, TargetInfoName)
-		smp = Sample{Labels: set.build(), T: millis(newest), V: 1, Meta: Metadata{Family: TargetInfoName, Type: model.MetricTypeGauge, Help: "Target metadata"}}
+		set.seal()
+		smp = Sample{Labels: set.build(labels.Label{Name: model.MetricNameLabel, Value: TargetInfoName}), T: millis(newest), V: 1, Meta: Metadata{Family: TargetInfoName, Type: model.MetricTypeGauge, Help: "Target metadata"}}
 		if err := fn(&smp); err != nil {
 			return err
 		}

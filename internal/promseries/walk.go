@@ -38,6 +38,7 @@ func Walk(md pmetric.Metrics, opts Options, fn func(*Sample) error) (Dropped, er
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		w.res = resourceLabels(rm.Resource(), opts, &w.lnamer, w.res[:0])
+		w.set.setBase(w.res)
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
 			ms := sms.At(j).Metrics()
@@ -58,6 +59,7 @@ type walker struct {
 	lnamer  otlptranslator.LabelNamer
 	res     []labels.Label
 	set     labelSet
+	extra   [2]labels.Label
 	smp     Sample
 	dropped Dropped
 }
@@ -93,21 +95,22 @@ func (w *walker) metric(m pmetric.Metric) error {
 // the ones that vary per series (le, quantile), its time and flags.
 func (w *walker) point(attrs pcommon.Map, prom bool, ts, start pcommon.Timestamp, delta bool) {
 	w.set.reset()
-	w.set.ls = append(w.set.ls, w.res...)
 	w.set.ls = attributeLabels(attrs, prom, &w.lnamer, w.set.ls)
+	w.set.seal()
 	w.smp.T, w.smp.StartT, w.smp.Delta = millis(ts), millis(start), delta
 	w.smp.H, w.smp.Exemplars = nil, w.smp.Exemplars[:0]
 }
 
-// emit sends one float series: the point's labels plus name and extra labels.
+// emit sends one float series: the point's labels plus name and, for a
+// bucket or quantile, the label le or quantile with its value.
 func (w *walker) emit(name string, v float64, stale bool, extra ...string) error {
-	n := len(w.set.ls)
-	for i := 0; i+1 < len(extra); i += 2 {
-		w.set.add(extra[i], extra[i+1])
+	w.extra[0] = labels.Label{Name: model.MetricNameLabel, Value: name}
+	n := 1
+	if len(extra) == 2 { // le and quantile sort after __name__
+		w.extra[1] = labels.Label{Name: extra[0], Value: extra[1]}
+		n = 2
 	}
-	w.set.add(model.MetricNameLabel, name)
-	w.smp.Labels = w.set.build()
-	w.set.ls = w.set.ls[:n] // back to the point's own labels for its next series
+	w.smp.Labels = w.set.build(w.extra[:n]...)
 	w.smp.V = v
 	if stale {
 		w.smp.V = math.Float64frombits(value.StaleNaN)
