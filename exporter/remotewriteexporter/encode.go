@@ -241,30 +241,121 @@ func sampleSizeV1(v float64, t int64) int {
 	return n
 }
 
+// addV2 appends the series as an io.prometheus.write.v2.TimeSeries, written
+// by hand like addV1 (prompb's generated code allocates a buffer per series
+// for the packed label references); histograms and exemplars go through
+// prompb.
 func (b *builder) addV2(s *promseries.Sample, ls []labels.Label) {
 	ts := &b.ts2
 	ts.LabelsRefs = ts.LabelsRefs[:0]
 	for _, l := range ls {
 		ts.LabelsRefs = append(ts.LabelsRefs, b.syms.ref(l.Name), b.syms.ref(l.Value))
 	}
-	ts.Samples, ts.Histograms, ts.Exemplars = ts.Samples[:0], ts.Histograms[:0], ts.Exemplars[:0]
+	ts.Histograms, ts.Exemplars = ts.Histograms[:0], ts.Exemplars[:0]
 	if s.H != nil {
 		ts.Histograms = append(ts.Histograms, writev2.FromIntHistogram(s.StartT, s.T, s.H))
-	} else {
-		ts.Samples = append(ts.Samples, writev2.Sample{Value: s.V, Timestamp: s.T, StartTimestamp: s.StartT})
 	}
 	for _, e := range s.Exemplars {
 		var refs []uint32
 		e.Labels.Range(func(l labels.Label) { refs = append(refs, b.syms.ref(l.Name), b.syms.ref(l.Value)) })
 		ts.Exemplars = append(ts.Exemplars, writev2.Exemplar{LabelsRefs: refs, Value: e.Value, Timestamp: e.Ts})
 	}
-	ts.Metadata = writev2.Metadata{}
+	var md writev2.Metadata
 	if m := s.Meta; m.Type != "" {
-		ts.Metadata.Type = writev2.FromMetadataType(m.Type)
-		ts.Metadata.HelpRef = b.syms.ref(m.Help)
-		ts.Metadata.UnitRef = b.syms.ref(m.Unit)
+		md.Type = writev2.FromMetadataType(m.Type)
+		md.HelpRef = b.syms.ref(m.Help)
+		md.UnitRef = b.syms.ref(m.Unit)
 	}
-	b.body = appendMessage(b.body, 5, ts)
+
+	refsSize := 0
+	for _, r := range ts.LabelsRefs {
+		refsSize += protowire.SizeVarint(uint64(r))
+	}
+	size := 0
+	if len(ts.LabelsRefs) > 0 {
+		size += 1 + protowire.SizeBytes(refsSize)
+	}
+	if s.H == nil {
+		size += 1 + protowire.SizeBytes(sampleSizeV2(s.V, s.T, s.StartT))
+	}
+	for i := range ts.Histograms {
+		size += 1 + protowire.SizeBytes(ts.Histograms[i].Size())
+	}
+	for i := range ts.Exemplars {
+		size += 1 + protowire.SizeBytes(ts.Exemplars[i].Size())
+	}
+	size += 1 + protowire.SizeBytes(metadataSizeV2(md)) // always present
+
+	body := append(b.body, 0x2a) // Request.timeseries
+	body = appendVarint(body, size)
+	if len(ts.LabelsRefs) > 0 {
+		body = append(body, 0x0a) // TimeSeries.labels_refs, packed
+		body = appendVarint(body, refsSize)
+		for _, r := range ts.LabelsRefs {
+			body = protowire.AppendVarint(body, uint64(r))
+		}
+	}
+	if s.H == nil {
+		body = append(body, 0x12) // TimeSeries.samples
+		body = appendVarint(body, sampleSizeV2(s.V, s.T, s.StartT))
+		if s.V != 0 {
+			body = append(body, 0x09) // Sample.value, fixed64
+			body = binary.LittleEndian.AppendUint64(body, math.Float64bits(s.V))
+		}
+		if s.T != 0 {
+			body = append(body, 0x10) // Sample.timestamp
+			body = protowire.AppendVarint(body, uint64(s.T))
+		}
+		if s.StartT != 0 {
+			body = append(body, 0x18) // Sample.start_timestamp
+			body = protowire.AppendVarint(body, uint64(s.StartT))
+		}
+	}
+	for i := range ts.Histograms {
+		body = appendMessage(body, 3, &ts.Histograms[i])
+	}
+	for i := range ts.Exemplars {
+		body = appendMessage(body, 4, &ts.Exemplars[i])
+	}
+	body = append(body, 0x2a) // TimeSeries.metadata
+	body = appendVarint(body, metadataSizeV2(md))
+	if md.Type != 0 {
+		body = append(body, 0x08)
+		body = protowire.AppendVarint(body, uint64(md.Type))
+	}
+	if md.HelpRef != 0 {
+		body = append(body, 0x18)
+		body = protowire.AppendVarint(body, uint64(md.HelpRef))
+	}
+	if md.UnitRef != 0 {
+		body = append(body, 0x20)
+		body = protowire.AppendVarint(body, uint64(md.UnitRef))
+	}
+	b.body = body
+}
+
+// sampleSizeV2 is the encoded size of an io.prometheus.write.v2.Sample.
+func sampleSizeV2(v float64, t, startT int64) int {
+	n := sampleSizeV1(v, t)
+	if startT != 0 {
+		n += 1 + protowire.SizeVarint(uint64(startT))
+	}
+	return n
+}
+
+// metadataSizeV2 is the encoded size of an io.prometheus.write.v2.Metadata.
+func metadataSizeV2(md writev2.Metadata) int {
+	n := 0
+	if md.Type != 0 {
+		n += 1 + protowire.SizeVarint(uint64(md.Type))
+	}
+	if md.HelpRef != 0 {
+		n += 1 + protowire.SizeVarint(uint64(md.HelpRef))
+	}
+	if md.UnitRef != 0 {
+		n += 1 + protowire.SizeVarint(uint64(md.UnitRef))
+	}
+	return n
 }
 
 // finish appends the queue record of what was added to dst.
