@@ -21,8 +21,13 @@ type Builder struct {
 	resources map[resourceKey]*resourceAcc
 	order     []*resourceAcc
 	last      *resourceAcc // of the previous sample: pushes come series by series of one target
-	hashBuf   []byte
-	slab      []pointAcc // points are allocated from here, a chunk at a time
+	// lastMetric is the metric of the previous sample, in lastMetricRes
+	// under lastMetricKey.
+	lastMetric    *metricAcc
+	lastMetricRes *resourceAcc
+	lastMetricKey metricKey
+	hashBuf       []byte
+	slab          []pointAcc // points are allocated from here, a chunk at a time
 }
 
 // resourceKey tells apart a job or instance label that is empty from one that
@@ -45,6 +50,7 @@ func (b *Builder) reset() {
 	b.resources = map[resourceKey]*resourceAcc{}
 	b.order = nil
 	b.last = nil
+	b.lastMetric, b.lastMetricRes = nil, nil
 	b.slab = nil // a fresh chunk next time: the old one is dropped with its points
 }
 
@@ -99,7 +105,7 @@ func (b *Builder) family(name string, ls labels.Labels) (Metadata, string) {
 func (b *Builder) Add(ls labels.Labels, t int64, v float64, startT int64) {
 	name := ls.Get(model.MetricNameLabel)
 	meta, role := b.family(name, ls)
-	p := b.point(ls, meta, role != "", t)
+	p := b.point(ls, name, meta, role != "", t)
 	if role != "" {
 		// Kept for a histogram or summary point that turns out to have
 		// no exact shape: its series then travel as they came.
@@ -135,7 +141,7 @@ func (b *Builder) AddHistogram(ls labels.Labels, t int64, h *histogram.Histogram
 	}
 	name := ls.Get(model.MetricNameLabel)
 	meta, _ := b.family(name, ls)
-	p := b.point(ls, meta, false, t)
+	p := b.point(ls, name, meta, false, t)
 	p.native, p.fh = true, f
 	if startT != 0 {
 		p.startT = startT
@@ -148,7 +154,7 @@ func (b *Builder) AddHistogram(ls labels.Labels, t int64, h *histogram.Histogram
 func (b *Builder) AddExemplar(ls labels.Labels, t int64, e exemplar.Exemplar) {
 	name := ls.Get(model.MetricNameLabel)
 	meta, role := b.family(name, ls)
-	p := b.point(ls, meta, role != "", t)
+	p := b.point(ls, name, meta, role != "", t)
 	p.exemplars = append(p.exemplars, e)
 }
 
@@ -209,7 +215,7 @@ type pointAcc struct {
 
 // point finds or creates the data point a series sample belongs to. Series
 // of one histogram or summary point share everything but name, le and quantile.
-func (b *Builder) point(ls labels.Labels, meta Metadata, grouped bool, t int64) *pointAcc {
+func (b *Builder) point(ls labels.Labels, name string, meta Metadata, grouped bool, t int64) *pointAcc {
 	job, hasJob := get(ls, model.JobLabel)
 	inst, hasInst := get(ls, model.InstanceLabel)
 	r := b.last
@@ -225,16 +231,21 @@ func (b *Builder) point(ls labels.Labels, meta Metadata, grouped bool, t int64) 
 	}
 	mkey := metricKey{name: meta.Family, grouped: grouped}
 	if !grouped {
-		mkey.name = ls.Get(model.MetricNameLabel)
+		mkey.name = name
 	}
-	m, ok := r.metrics[mkey]
-	if !ok {
-		m = &metricAcc{meta: meta, grouped: grouped, points: map[pointKey]*pointAcc{}}
-		if !grouped {
-			m.meta.Family = mkey.name
+	m := b.lastMetric
+	if m == nil || b.lastMetricRes != r || b.lastMetricKey != mkey {
+		var ok bool
+		if m, ok = r.metrics[mkey]; !ok {
+			m = &metricAcc{meta: meta, grouped: grouped, points: map[pointKey]*pointAcc{}}
+			if !grouped {
+				m.meta.Family = mkey.name
+			}
+			r.metrics[mkey] = m
+			r.order = append(r.order, m)
 		}
-		r.metrics[mkey] = m
-		r.order = append(r.order, m)
+		// A scrape gives a family's series one after another.
+		b.lastMetric, b.lastMetricRes, b.lastMetricKey = m, r, mkey
 	}
 	var h uint64
 	if grouped {
