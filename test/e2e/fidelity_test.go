@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -182,14 +181,8 @@ func scrapeFidelity(t *testing.T, native bool) {
 	s, sinkAddr := startSink(t)
 	dir := t.TempDir()
 	path := writeFile(t, dir, "prometheus.yml", promConfig(lgProm.Addrs(), "")+fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n%s", sinkAddr, sendNative))
-	prom := exec.Command(promBin, "--enable-feature="+features, "--config.file="+path,
+	startTool(t, dir, "prometheus", promBin, "--enable-feature="+features, "--config.file="+path,
 		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
-	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	prom.Stdout, prom.Stderr = logf, logf
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = prom.Process.Kill(); _ = prom.Wait() }()
 	sluiceSink := sluiceScrape(t, promConfig(lgSluice.Addrs(), sluiceGlobal))
 
 	// Enough scrapes on both sides: five of every loadgen target.

@@ -62,6 +62,66 @@ func quotedAddrs(lg *loadgen.Server) string {
 	return strings.Join(targets, ", ")
 }
 
+// edge is what an edge test needs: a loadgen, a sink the edge writes to
+// directly, and a gateway writing to a second sink.
+type edge struct {
+	lg         *loadgen.Server
+	direct     *sink.Sink
+	directAddr string
+	viaGateway *sink.Sink
+	gatewayURL string
+	dir        string
+	scrape     string // global and scrape_configs of the loadgen, 1 s interval
+}
+
+func startEdgeTest(t *testing.T, cfg loadgen.Config) *edge {
+	t.Helper()
+	lg, err := loadgen.Start(cfg, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lg.Stop)
+	e := &edge{lg: lg, dir: t.TempDir()}
+	e.direct, e.directAddr = startSink(t)
+	rwPort, viaGateway := startGateway(t, e.dir)
+	e.viaGateway, e.gatewayURL = viaGateway, fmt.Sprintf("http://127.0.0.1:%d/api/v1/write", rwPort)
+	e.scrape = fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: loadgen
+    static_configs:
+      - targets: [%s]
+`, quotedAddrs(lg))
+	return e
+}
+
+// startTool starts a program the test uses (an edge, a backend) with its
+// output in dir/name.log, shown when the test fails; it is killed when the
+// test ends.
+func startTool(t *testing.T, dir, name, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log (tail):\n%s", name, tail(string(log), 3000))
+		}
+		logf.Close()
+	})
+	return cmd
+}
+
 func waitScrapes(t *testing.T, lg *loadgen.Server, n int) {
 	t.Helper()
 	waitFor(t, 60*time.Second, fmt.Sprintf("%d scrapes of every target", n), func() bool {
@@ -126,43 +186,23 @@ func TestPrometheusAgentPushesThroughGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
 	}
-	lg, err := loadgen.Start(loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 7, NativeHistograms: true}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lg.Stop()
-
-	direct, directAddr := startSink(t)
-	dir := t.TempDir()
-	rwPort, viaGateway := startGateway(t, dir)
-	promYAML := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: loadgen
-    static_configs:
-      - targets: [%s]
-remote_write:
+	e := startEdgeTest(t, loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 7, NativeHistograms: true})
+	promYAML := e.scrape + fmt.Sprintf(`remote_write:
   - url: http://%s/api/v1/write
     send_native_histograms: true
-  - url: http://127.0.0.1:%d/api/v1/write
+  - url: %s
     send_native_histograms: true
-`, quotedAddrs(lg), directAddr, rwPort)
-	prom := exec.Command(promBin, "--enable-feature=agent,native-histograms", "--config.file="+writeFile(t, dir, "prometheus.yml", promYAML),
-		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
-	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	prom.Stdout, prom.Stderr = logf, logf
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = prom.Process.Kill(); _ = prom.Wait() }()
+`, e.directAddr, e.gatewayURL)
+	prom := startTool(t, e.dir, "prometheus", promBin, "--enable-feature=agent,native-histograms",
+		"--config.file="+writeFile(t, e.dir, "prometheus.yml", promYAML),
+		"--storage.agent.path="+filepath.Join(e.dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
 
-	waitScrapes(t, lg, 6)
+	waitScrapes(t, e.lg, 6)
 	// Stop the edge, so both paths have everything it will ever send, then
 	// let the gateway's queue drain.
 	_ = prom.Process.Signal(os.Interrupt)
 	_ = prom.Wait()
-	if _, histograms := comparePaths(t, direct, viaGateway); histograms == 0 {
+	if _, histograms := comparePaths(t, e.direct, e.viaGateway); histograms == 0 {
 		t.Error("no native histogram reached the sinks")
 	}
 }
@@ -177,48 +217,19 @@ func TestVmagentPushesThroughGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal("vmagent is not installed; `make test` installs Debian's victoria-metrics")
 	}
-	lg, err := loadgen.Start(loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 8}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lg.Stop()
-
-	direct, directAddr := startSink(t)
-	dir := t.TempDir()
-	rwPort, viaGateway := startGateway(t, dir)
-	scrapeYAML := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: loadgen
-    static_configs:
-      - targets: [%s]
-`, quotedAddrs(lg))
-	config := writeFile(t, dir, "vmagent.yaml", scrapeYAML)
-	vm := exec.Command(vmBin, "-promscrape.config="+config,
-		"-remoteWrite.url=http://"+directAddr+"/api/v1/write",
-		fmt.Sprintf("-remoteWrite.url=http://127.0.0.1:%d/api/v1/write", rwPort),
-		"-remoteWrite.tmpDataPath="+filepath.Join(dir, "vmagent-queue"),
+	e := startEdgeTest(t, loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 8})
+	config := writeFile(t, e.dir, "vmagent.yaml", e.scrape)
+	vm := startTool(t, e.dir, "vmagent", vmBin, "-promscrape.config="+config,
+		"-remoteWrite.url=http://"+e.directAddr+"/api/v1/write", "-remoteWrite.url="+e.gatewayURL,
+		"-remoteWrite.tmpDataPath="+filepath.Join(e.dir, "vmagent-queue"),
 		fmt.Sprintf("-httpListenAddr=127.0.0.1:%d", freePort(t)))
-	logf, _ := os.Create(filepath.Join(dir, "vmagent.log"))
-	vm.Stdout, vm.Stderr = logf, logf
-	if err := vm.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = vm.Process.Kill(); _ = vm.Wait() }()
-	defer func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(logf.Name())
-			t.Logf("vmagent log (tail):\n%s", tail(string(log), 3000))
-		}
-	}()
 
-	waitScrapes(t, lg, 6)
-	writeFile(t, dir, "vmagent.yaml", "scrape_configs: []\n")
+	waitScrapes(t, e.lg, 6)
+	writeFile(t, e.dir, "vmagent.yaml", "scrape_configs: []\n")
 	if err := vm.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if series, _ := comparePaths(t, direct, viaGateway); series < 600 {
+	if series, _ := comparePaths(t, e.direct, e.viaGateway); series < 600 {
 		t.Errorf("%d series reached the sinks, want loadgen's 600 and more", series)
 	}
 }
