@@ -84,6 +84,9 @@ type builder struct {
 	// series arrive together, so most samples skip the lookup in seen.
 	lastFamily string
 
+	// Scratch for the series being encoded: its exemplars and native
+	// histograms in prompb form (and for 2.0 its label refs); the labels
+	// and float sample are written directly.
 	ts1  prompb.TimeSeries
 	md1  prompb.MetricMetadata
 	ts2  writev2.TimeSeries
