@@ -264,45 +264,59 @@ func eachField(msg []byte, what string, fn func(num int32, typ int, v []byte) er
 		if num <= 0 {
 			return malformed("%s: illegal field number %d", what, num)
 		}
-		start := i
-		switch typ {
-		case wireVarint:
-			_, n := uvarint(msg[i:])
-			if n < 0 {
-				return malformed("%s: field %d: varint cut short", what, num)
+		start, end := i, -1
+		if typ == wireStartGroup {
+			if n := skipGroup(msg[i:]); n >= 0 {
+				end = i + n
 			}
-			i += n
-		case wireFixed64:
-			if len(msg)-i < 8 {
-				return malformed("%s: field %d: fixed64 cut short", what, num)
-			}
-			i += 8
-		case wireBytes:
-			l, n := uvarint(msg[i:])
-			if n < 0 || l > uint64(len(msg)-i-n) {
+		} else {
+			start, end = fieldValue(msg, i, typ)
+		}
+		if end < 0 {
+			switch typ {
+			case wireVarint, wireFixed64, wireFixed32:
+				return malformed("%s: field %d: %s cut short", what, num, wireNames[typ])
+			case wireBytes:
 				return malformed("%s: field %d: length beyond the message", what, num)
-			}
-			start = i + n
-			i = start + int(l)
-		case wireStartGroup:
-			n := skipGroup(msg[i:])
-			if n < 0 {
+			case wireStartGroup:
 				return malformed("%s: field %d: group cut short", what, num)
 			}
-			i += n
-		case wireFixed32:
-			if len(msg)-i < 4 {
-				return malformed("%s: field %d: fixed32 cut short", what, num)
-			}
-			i += 4
-		default:
 			return malformed("%s: field %d: illegal wire type %d", what, num, typ)
 		}
+		i = end
 		if err := fn(num, typ, msg[start:i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+var wireNames = map[int]string{wireVarint: "varint", wireFixed64: "fixed64", wireFixed32: "fixed32"}
+
+// fieldValue finds the value of a field of wire type typ (not a group) that
+// starts at msg[i]: where its content starts (after a length prefix) and
+// where it ends; end is -1 when msg ends first or typ is no wire type.
+func fieldValue(msg []byte, i, typ int) (start, end int) {
+	switch typ {
+	case wireVarint:
+		if _, n := uvarint(msg[i:]); n >= 0 {
+			return i, i + n
+		}
+	case wireFixed64:
+		if len(msg)-i >= 8 {
+			return i, i + 8
+		}
+	case wireFixed32:
+		if len(msg)-i >= 4 {
+			return i, i + 4
+		}
+	case wireBytes:
+		l, n := uvarint(msg[i:])
+		if n >= 0 && l <= uint64(len(msg)-i-n) {
+			return i + n, i + n + int(l)
+		}
+	}
+	return i, -1
 }
 
 // uvarint reads a varint of at most ten bytes (extra high bits dropped, as
@@ -329,32 +343,15 @@ func skipGroup(msg []byte) int {
 			return -1
 		}
 		i += n
-		switch tag & 7 {
-		case wireVarint:
-			_, n := uvarint(msg[i:])
-			if n < 0 {
-				return -1
-			}
-			i += n
-		case wireFixed64:
-			i += 8
-		case wireBytes:
-			l, n := uvarint(msg[i:])
-			if n < 0 || l > uint64(len(msg)-i-n) {
-				return -1
-			}
-			i += n + int(l)
+		switch typ := int(tag & 7); typ {
 		case wireStartGroup:
 			depth++
 		case wireEndGroup:
 			depth--
-		case wireFixed32:
-			i += 4
 		default:
-			return -1
-		}
-		if i > len(msg) {
-			return -1
+			if _, i = fieldValue(msg, i, typ); i < 0 {
+				return -1
+			}
 		}
 		if depth == 0 {
 			return i
