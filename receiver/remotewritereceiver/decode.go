@@ -64,6 +64,13 @@ func newPending(exemplars bool) *pending {
 	return &pending{newest: map[string]int64{}}
 }
 
+// add adds a float sample of the series ls to b.
+func (p *pending) add(b *promseries.Builder, c *counts, ls labels.Labels, t int64, v float64, startT int64) {
+	b.Add(ls, t, v, startT)
+	p.sample(ls, t)
+	c.samples++
+}
+
 func (p *pending) sample(ls labels.Labels, t int64) {
 	if p == nil {
 		return
@@ -120,9 +127,7 @@ func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
 				promseries.Metadata{Type: md.Type, Help: md.Help, Unit: md.Unit})
 		}
 		for _, s := range ts.Samples {
-			b.Add(ls, s.Timestamp, s.Value, s.StartTimestamp)
-			p.sample(ls, s.Timestamp)
-			c.samples++
+			p.add(b, &c, ls, s.Timestamp, s.Value, s.StartTimestamp)
 		}
 		for _, h := range ts.Histograms {
 			if err := addHistogram(b, ls, &v2Histogram{h}, &c, p); err != nil {

@@ -172,9 +172,7 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 		return err
 	}
 	for _, s := range d.samples {
-		b.Add(ls, s.Timestamp, s.Value, 0)
-		p.sample(ls, s.Timestamp)
-		c.samples++
+		p.add(b, c, ls, s.Timestamp, s.Value, 0)
 	}
 	for _, h := range hs {
 		if err := addHistogram(b, ls, &v1Histogram{h}, c, p); err != nil {

@@ -42,9 +42,7 @@ func addV1(b *promseries.Builder, req *prompb.WriteRequest) (counts, error) {
 			return c, fmt.Errorf("timeseries %d: %w", i, err)
 		}
 		for _, s := range ts.Samples {
-			b.Add(ls, s.Timestamp, s.Value, 0)
-			p.sample(ls, s.Timestamp)
-			c.samples++
+			p.add(b, &c, ls, s.Timestamp, s.Value, 0)
 		}
 		for _, h := range ts.Histograms {
 			if err := addHistogram(b, ls, &v1Histogram{h}, &c, p); err != nil {
