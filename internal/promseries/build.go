@@ -16,18 +16,14 @@ import (
 // exactly the series that went in. Add samples in any order; Metrics returns
 // the result and empties the builder.
 type Builder struct {
-	scope     string
-	meta      map[string]Metadata
-	resources map[resourceKey]*resourceAcc
-	order     []*resourceAcc
-	last      *resourceAcc // of the previous sample: pushes come series by series of one target
-	// lastMetric is the metric of the previous sample, in lastMetricRes
-	// under lastMetricKey.
-	lastMetric    *metricAcc
-	lastMetricRes *resourceAcc
-	lastMetricKey metricKey
-	hashBuf       []byte
-	slab          []pointAcc // points are allocated from here, a chunk at a time
+	scope      string
+	meta       map[string]Metadata
+	resources  map[resourceKey]*resourceAcc
+	order      []*resourceAcc
+	last       *resourceAcc // of the previous sample: pushes come series by series of one target
+	lastMetric *metricAcc   // of the previous sample, in last: a scrape gives a family's series together
+	hashBuf    []byte
+	slab       []pointAcc // points are allocated from here, a chunk at a time
 }
 
 // resourceKey tells apart a job or instance label that is empty from one that
@@ -50,7 +46,7 @@ func (b *Builder) reset() {
 	b.resources = map[resourceKey]*resourceAcc{}
 	b.order = nil
 	b.last = nil
-	b.lastMetric, b.lastMetricRes = nil, nil
+	b.lastMetric = nil
 	b.slab = nil // a fresh chunk next time: the old one is dropped with its points
 }
 
@@ -227,14 +223,14 @@ func (b *Builder) point(ls labels.Labels, name string, meta Metadata, grouped bo
 			b.resources[rk] = r
 			b.order = append(b.order, r)
 		}
-		b.last = r
+		b.last, b.lastMetric = r, nil
 	}
 	mkey := metricKey{name: meta.Family, grouped: grouped}
 	if !grouped {
 		mkey.name = name
 	}
 	m := b.lastMetric
-	if m == nil || b.lastMetricRes != r || b.lastMetricKey != mkey {
+	if m == nil || m.grouped != grouped || m.meta.Family != mkey.name {
 		var ok bool
 		if m, ok = r.metrics[mkey]; !ok {
 			m = &metricAcc{meta: meta, grouped: grouped, points: map[pointKey]*pointAcc{}}
@@ -244,8 +240,7 @@ func (b *Builder) point(ls labels.Labels, name string, meta Metadata, grouped bo
 			r.metrics[mkey] = m
 			r.order = append(r.order, m)
 		}
-		// A scrape gives a family's series one after another.
-		b.lastMetric, b.lastMetricRes, b.lastMetricKey = m, r, mkey
+		b.lastMetric = m
 	}
 	var h uint64
 	if grouped {
