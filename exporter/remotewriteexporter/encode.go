@@ -77,8 +77,8 @@ type builder struct {
 	v2      bool
 	hdr     recordHeader
 	entries int
-	body    []byte // the encoded timeseries fields
-	meta    []byte // v1: the encoded metadata fields
+	body    []byte // the encoded timeseries fields (1.0: finish appends meta)
+	meta    []byte // 1.0: the encoded metadata fields
 	seen    map[string]struct{}
 	// lastFamily is the family whose metadata was seen last: a family's
 	// series arrive together, so most samples skip the lookup in seen.
@@ -91,7 +91,7 @@ type builder struct {
 	md1  prompb.MetricMetadata
 	ts2  writev2.TimeSeries
 	syms symbols
-	raw  []byte
+	raw  []byte // 2.0: symbols and body, as sent
 }
 
 func newBuilder(v2 bool) *builder {
@@ -151,54 +151,27 @@ func (b *builder) addV1(s *promseries.Sample, ls []labels.Label) {
 			Labels: prompb.FromLabels(e.Labels, nil), Value: e.Value, Timestamp: e.Ts,
 		})
 	}
-	size := 0
+	size := messagesSize(ts.Exemplars) + messagesSize(ts.Histograms)
 	for _, l := range ls {
-		size += 1 + protowire.SizeBytes(labelSizeV1(l))
+		size += 1 + protowire.SizeBytes(labelSize(l))
 	}
 	if s.H == nil {
-		size += 1 + protowire.SizeBytes(sampleSizeV1(s.V, s.T))
-	}
-	for i := range ts.Exemplars {
-		size += 1 + protowire.SizeBytes(ts.Exemplars[i].Size())
-	}
-	for i := range ts.Histograms {
-		size += 1 + protowire.SizeBytes(ts.Histograms[i].Size())
+		size += 1 + protowire.SizeBytes(sampleSize(s.V, s.T, 0))
 	}
 	body := append(b.body, 0x0a) // WriteRequest.timeseries
 	body = appendVarint(body, size)
 	for _, l := range ls {
 		body = append(body, 0x0a) // TimeSeries.labels
-		body = appendVarint(body, labelSizeV1(l))
-		if l.Name != "" {
-			body = append(body, 0x0a) // Label.name
-			body = appendVarint(body, len(l.Name))
-			body = append(body, l.Name...)
-		}
-		if l.Value != "" {
-			body = append(body, 0x12) // Label.value
-			body = appendVarint(body, len(l.Value))
-			body = append(body, l.Value...)
-		}
+		body = appendVarint(body, labelSize(l))
+		body = appendStringField(body, 0x0a, l.Name)
+		body = appendStringField(body, 0x12, l.Value)
 	}
 	if s.H == nil {
 		body = append(body, 0x12) // TimeSeries.samples
-		body = appendVarint(body, sampleSizeV1(s.V, s.T))
-		if s.V != 0 {
-			body = append(body, 0x09) // Sample.value, fixed64
-			body = binary.LittleEndian.AppendUint64(body, math.Float64bits(s.V))
-		}
-		if s.T != 0 {
-			body = append(body, 0x10) // Sample.timestamp, varint
-			body = protowire.AppendVarint(body, uint64(s.T))
-		}
+		body = appendSample(body, s.V, s.T, 0)
 	}
-	for i := range ts.Exemplars {
-		body = appendMessage(body, 3, &ts.Exemplars[i])
-	}
-	for i := range ts.Histograms {
-		body = appendMessage(body, 4, &ts.Histograms[i])
-	}
-	b.body = body
+	body = appendMessages(body, 3, ts.Exemplars)
+	b.body = appendMessages(body, 4, ts.Histograms)
 	if m := s.Meta; m.Type != "" && m.Family != "" && m.Family != b.lastFamily {
 		if _, ok := b.seen[m.Family]; !ok {
 			b.lastFamily = strings.Clone(m.Family)
@@ -209,39 +182,6 @@ func (b *builder) addV1(s *promseries.Sample, ls []labels.Label) {
 			b.meta = appendMessage(b.meta, 3, &b.md1)
 		}
 	}
-}
-
-// appendVarint appends a non-negative size as a protobuf varint; sizes of
-// labels and samples are nearly always below 128.
-func appendVarint(b []byte, n int) []byte {
-	if n < 0x80 {
-		return append(b, byte(n))
-	}
-	return protowire.AppendVarint(b, uint64(n))
-}
-
-// labelSizeV1 is the encoded size of a prometheus.Label.
-func labelSizeV1(l labels.Label) int {
-	n := 0
-	if l.Name != "" {
-		n += 1 + protowire.SizeBytes(len(l.Name))
-	}
-	if l.Value != "" {
-		n += 1 + protowire.SizeBytes(len(l.Value))
-	}
-	return n
-}
-
-// sampleSizeV1 is the encoded size of a prometheus.Sample.
-func sampleSizeV1(v float64, t int64) int {
-	n := 0
-	if v != 0 {
-		n += 1 + 8
-	}
-	if t != 0 {
-		n += 1 + protowire.SizeVarint(uint64(t))
-	}
-	return n
 }
 
 // addV2 appends the series as an io.prometheus.write.v2.TimeSeries, written
@@ -263,32 +203,24 @@ func (b *builder) addV2(s *promseries.Sample, ls []labels.Label) {
 		e.Labels.Range(func(l labels.Label) { refs = append(refs, b.syms.ref(l.Name), b.syms.ref(l.Value)) })
 		ts.Exemplars = append(ts.Exemplars, writev2.Exemplar{LabelsRefs: refs, Value: e.Value, Timestamp: e.Ts})
 	}
-	var md writev2.Metadata
+	var typ, help, unit uint64
 	if m := s.Meta; m.Type != "" {
-		md.Type = writev2.FromMetadataType(m.Type)
-		md.HelpRef = b.syms.ref(m.Help)
-		md.UnitRef = b.syms.ref(m.Unit)
+		typ = uint64(writev2.FromMetadataType(m.Type))
+		help, unit = uint64(b.syms.ref(m.Help)), uint64(b.syms.ref(m.Unit))
 	}
-
+	metaSize := varintFieldSize(typ) + varintFieldSize(help) + varintFieldSize(unit)
 	refsSize := 0
 	for _, r := range ts.LabelsRefs {
 		refsSize += protowire.SizeVarint(uint64(r))
 	}
-	size := 0
+
+	size := messagesSize(ts.Histograms) + messagesSize(ts.Exemplars) + 1 + protowire.SizeBytes(metaSize)
 	if len(ts.LabelsRefs) > 0 {
 		size += 1 + protowire.SizeBytes(refsSize)
 	}
 	if s.H == nil {
-		size += 1 + protowire.SizeBytes(sampleSizeV2(s.V, s.T, s.StartT))
+		size += 1 + protowire.SizeBytes(sampleSize(s.V, s.T, s.StartT))
 	}
-	for i := range ts.Histograms {
-		size += 1 + protowire.SizeBytes(ts.Histograms[i].Size())
-	}
-	for i := range ts.Exemplars {
-		size += 1 + protowire.SizeBytes(ts.Exemplars[i].Size())
-	}
-	size += 1 + protowire.SizeBytes(metadataSizeV2(md)) // always present
-
 	body := append(b.body, 0x2a) // Request.timeseries
 	body = appendVarint(body, size)
 	if len(ts.LabelsRefs) > 0 {
@@ -300,81 +232,123 @@ func (b *builder) addV2(s *promseries.Sample, ls []labels.Label) {
 	}
 	if s.H == nil {
 		body = append(body, 0x12) // TimeSeries.samples
-		body = appendVarint(body, sampleSizeV2(s.V, s.T, s.StartT))
-		if s.V != 0 {
-			body = append(body, 0x09) // Sample.value, fixed64
-			body = binary.LittleEndian.AppendUint64(body, math.Float64bits(s.V))
-		}
-		if s.T != 0 {
-			body = append(body, 0x10) // Sample.timestamp
-			body = protowire.AppendVarint(body, uint64(s.T))
-		}
-		if s.StartT != 0 {
-			body = append(body, 0x18) // Sample.start_timestamp
-			body = protowire.AppendVarint(body, uint64(s.StartT))
-		}
+		body = appendSample(body, s.V, s.T, s.StartT)
 	}
-	for i := range ts.Histograms {
-		body = appendMessage(body, 3, &ts.Histograms[i])
-	}
-	for i := range ts.Exemplars {
-		body = appendMessage(body, 4, &ts.Exemplars[i])
-	}
-	body = append(body, 0x2a) // TimeSeries.metadata
-	body = appendVarint(body, metadataSizeV2(md))
-	if md.Type != 0 {
-		body = append(body, 0x08)
-		body = protowire.AppendVarint(body, uint64(md.Type))
-	}
-	if md.HelpRef != 0 {
-		body = append(body, 0x18)
-		body = protowire.AppendVarint(body, uint64(md.HelpRef))
-	}
-	if md.UnitRef != 0 {
-		body = append(body, 0x20)
-		body = protowire.AppendVarint(body, uint64(md.UnitRef))
-	}
-	b.body = body
+	body = appendMessages(body, 3, ts.Histograms)
+	body = appendMessages(body, 4, ts.Exemplars)
+	body = append(body, 0x2a) // TimeSeries.metadata, always present
+	body = appendVarint(body, metaSize)
+	body = appendVarintField(body, 0x08, typ)  // Metadata.type
+	body = appendVarintField(body, 0x18, help) // Metadata.help_ref
+	b.body = appendVarintField(body, 0x20, unit)
 }
 
-// sampleSizeV2 is the encoded size of an io.prometheus.write.v2.Sample.
-func sampleSizeV2(v float64, t, startT int64) int {
-	n := sampleSizeV1(v, t)
-	if startT != 0 {
-		n += 1 + protowire.SizeVarint(uint64(startT))
+// The hand-written fields: as in prompb's generated code, a zero number or
+// an empty string is left out.
+
+// appendVarint appends a non-negative size as a protobuf varint; sizes of
+// labels and samples are nearly always below 128.
+func appendVarint(b []byte, n int) []byte {
+	if n < 0x80 {
+		return append(b, byte(n))
 	}
-	return n
+	return protowire.AppendVarint(b, uint64(n))
 }
 
-// metadataSizeV2 is the encoded size of an io.prometheus.write.v2.Metadata.
-func metadataSizeV2(md writev2.Metadata) int {
+func varintFieldSize(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeVarint(v)
+}
+
+func appendVarintField(b []byte, tag byte, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return protowire.AppendVarint(append(b, tag), v)
+}
+
+func appendStringField(b []byte, tag byte, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = appendVarint(append(b, tag), len(s))
+	return append(b, s...)
+}
+
+// labelSize is the encoded size of a prometheus.Label.
+func labelSize(l labels.Label) int {
 	n := 0
-	if md.Type != 0 {
-		n += 1 + protowire.SizeVarint(uint64(md.Type))
+	if l.Name != "" {
+		n += 1 + protowire.SizeBytes(len(l.Name))
 	}
-	if md.HelpRef != 0 {
-		n += 1 + protowire.SizeVarint(uint64(md.HelpRef))
-	}
-	if md.UnitRef != 0 {
-		n += 1 + protowire.SizeVarint(uint64(md.UnitRef))
+	if l.Value != "" {
+		n += 1 + protowire.SizeBytes(len(l.Value))
 	}
 	return n
+}
+
+// sampleSize is the encoded size of a Sample: prometheus.Sample (value,
+// timestamp) and io.prometheus.write.v2.Sample (and start timestamp) number
+// their fields alike; a 1.0 sample has startT 0, which is left out.
+func sampleSize(v float64, t, startT int64) int {
+	n := varintFieldSize(uint64(t)) + varintFieldSize(uint64(startT))
+	if v != 0 {
+		n += 1 + 8
+	}
+	return n
+}
+
+// appendSample appends a Sample's length and fields (see sampleSize).
+func appendSample(b []byte, v float64, t, startT int64) []byte {
+	b = appendVarint(b, sampleSize(v, t, startT))
+	if v != 0 {
+		b = append(b, 0x09) // value, fixed64
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	b = appendVarintField(b, 0x10, uint64(t))         // timestamp
+	return appendVarintField(b, 0x18, uint64(startT)) // start_timestamp (2.0)
+}
+
+// message is a prompb message type whose pointer marshals itself.
+type message[T any] interface {
+	*T
+	sizedMarshaler
+}
+
+// messagesSize is the encoded size of ms as a repeated message field (with a
+// one-byte tag).
+func messagesSize[T any, P message[T]](ms []T) int {
+	n := 0
+	for i := range ms {
+		n += 1 + protowire.SizeBytes(P(&ms[i]).Size())
+	}
+	return n
+}
+
+// appendMessages appends ms as the repeated message field number field.
+func appendMessages[T any, P message[T]](b []byte, field protowire.Number, ms []T) []byte {
+	for i := range ms {
+		b = appendMessage(b, field, P(&ms[i]))
+	}
+	return b
 }
 
 // finish appends the queue record of what was added to dst.
 func (b *builder) finish(dst []byte) []byte {
-	raw := b.raw[:0]
-	if b.v2 {
-		for _, s := range b.syms.list {
-			raw = protowire.AppendTag(raw, 4, protowire.BytesType)
-			raw = protowire.AppendString(raw, s)
-		}
-	}
-	raw = append(raw, b.body...)
-	raw = append(raw, b.meta...)
-	b.raw = raw
 	dst = b.hdr.appendTo(dst)
-	return appendSnappy(dst, raw)
+	if !b.v2 { // the metadata follow the series: no copy of the body
+		b.body = append(b.body, b.meta...)
+		return appendSnappy(dst, b.body)
+	}
+	raw := b.raw[:0] // the symbols come first, as prompb writes them
+	for _, s := range b.syms.list {
+		raw = protowire.AppendTag(raw, 4, protowire.BytesType)
+		raw = protowire.AppendString(raw, s)
+	}
+	b.raw = append(raw, b.body...)
+	return appendSnappy(dst, b.raw)
 }
 
 // appendSnappy appends the snappy block encoding of src (s2's

@@ -310,11 +310,12 @@ func (e *rwExporter) Shutdown(ctx context.Context) error {
 // encoder is the per-call state of ConsumeMetrics: a request builder per
 // shard and scratch space.
 type encoder struct {
-	b     []*builder
-	ls    []labels.Label
-	rec   []byte
-	delta recordHeader
-	hbuf  []byte // the bytes seriesHash hashes
+	b      []*builder
+	ls     []labels.Label // the sample's series labels, with the external labels
+	merged []labels.Label // scratch for ls when there are external labels
+	rec    []byte
+	delta  recordHeader
+	hbuf   []byte // the bytes seriesHash hashes
 }
 
 func (e *rwExporter) getEncoder() *encoder {
@@ -352,7 +353,11 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 			}
 			return nil
 		}
-		enc.ls = mergeLabels(enc.ls[:0], s.Labels, e.external)
+		enc.ls = s.Labels
+		if len(e.external) > 0 {
+			enc.merged = mergeLabels(enc.merged[:0], s.Labels, e.external)
+			enc.ls = enc.merged
+		}
 		var h uint64
 		h, enc.hbuf = seriesHash(enc.hbuf[:0], enc.ls)
 		shard := int(h % uint64(e.cfg.Shards))
