@@ -106,7 +106,7 @@ func startSession(ctx context.Context, w Workload, sys systems.System, startLoad
 		lg.Stop()
 		return nil, nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		lg.Stop()
 		return nil, nil, err
@@ -283,8 +283,4 @@ func RunScrapeOnly(ctx context.Context, w Workload, sys systems.System, startLoa
 		res.CPUPerMillion = (cpu1 - cpu0) / (scraped / 1e6)
 	}
 	return res
-}
-
-func freePort() (int, error) {
-	return freeport.Get()
 }

@@ -3,6 +3,8 @@ package systems
 import (
 	"fmt"
 	"path/filepath"
+
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // contribBinary is where bench/reference/install has ocb build the contrib
@@ -102,7 +104,7 @@ func (c contrib) Start(s Spec) (*Process, error) {
 // contrib reference and the scrape-only systems share it so that their
 // receiver and telemetry settings cannot drift apart.
 func startCollector(s Spec, name, bin, processorID, exporterID, exporterYAML string) (*Process, error) {
-	metricsPort, err := freeLoopbackPort()
+	metricsPort, err := freeport.Get()
 	if err != nil {
 		return nil, fmt.Errorf("systems: %s: a port for its own metrics: %w", name, err)
 	}

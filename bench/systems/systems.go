@@ -39,8 +39,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // Spec is the workload a system is started with.
@@ -198,12 +196,6 @@ func writeConfig(dir, name, content string) (string, error) {
 		return "", fmt.Errorf("systems: writing config: %w", err)
 	}
 	return path, nil
-}
-
-// freeLoopbackPort asks the kernel for a port nobody uses, for a second
-// listener of a system that needs one beyond Spec.Port.
-func freeLoopbackPort() (int, error) {
-	return freeport.Get()
 }
 
 // version runs bin with args and returns the first line it prints.

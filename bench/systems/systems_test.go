@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/bench/sink"
+	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // probeExposition is what the test target serves: a gauge, a counter named
@@ -159,7 +160,7 @@ func unexpected(got, want []string) []string {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	port, err := freeLoopbackPort()
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
