@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // BenchmarkBuildScrape is what the scrape receiver does with one scrape of
@@ -41,4 +42,31 @@ func BenchmarkBuildScrape(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*float64(len(series))/b.Elapsed().Seconds(), "samples/s")
+}
+
+// BenchmarkWalkHistograms walks 1,000 classic histogram points of one family
+// (three bounds each, so six series a point), as the exporter does.
+func BenchmarkWalkHistograms(b *testing.B) {
+	md := pmetric.NewMetrics()
+	m := testMetric(md, "rpc_seconds", "histogram")
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for i := range 1000 {
+		dp := h.DataPoints().AppendEmpty()
+		dp.SetTimestamp(t0)
+		dp.Attributes().PutStr("id", fmt.Sprint(i))
+		dp.ExplicitBounds().FromRaw([]float64{0.1, 0.5, 1})
+		dp.BucketCounts().FromRaw([]uint64{1, 1, 1, 1})
+		dp.SetCount(4)
+		dp.SetSum(2)
+	}
+	series := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		if _, err := Walk(md, Options{}, func(*Sample) error { series++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(series)/b.Elapsed().Seconds(), "series/s")
 }

@@ -53,15 +53,18 @@ func Walk(md pmetric.Metrics, opts Options, fn func(*Sample) error) (Dropped, er
 }
 
 type walker struct {
-	opts    Options
-	fn      func(*Sample) error
-	names   *Namer
-	lnamer  otlptranslator.LabelNamer
-	res     []labels.Label
-	set     labelSet
-	extra   [2]labels.Label
-	smp     Sample
-	dropped Dropped
+	opts   Options
+	fn     func(*Sample) error
+	names  *Namer
+	lnamer otlptranslator.LabelNamer
+	res    []labels.Label
+	set    labelSet
+	extra  [2]labels.Label
+	// bounds of the last classic histogram point, and their le values
+	bounds   []float64
+	leValues []string
+	smp      Sample
+	dropped  Dropped
 }
 
 // name returns the series (or family) name of m and its metadata.
@@ -136,12 +139,14 @@ func (w *walker) numbers(name string, dps pmetric.NumberDataPointSlice, prom, de
 
 func (w *walker) histograms(name string, h pmetric.Histogram, prom bool) error {
 	delta := h.AggregationTemporality() == pmetric.AggregationTemporalityDelta
+	bucket, sum, count := name+"_bucket", name+"_sum", name+"_count" // once, not per point
 	dps := h.DataPoints()
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
 		w.point(dp.Attributes(), prom, dp.Timestamp(), dp.StartTimestamp(), delta)
 		stale := dp.Flags().NoRecordedValue()
 		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
+		les := w.les(bounds)
 		var cum uint64
 		lower := math.Inf(-1)
 		for b := 0; b < bounds.Len(); b++ {
@@ -150,29 +155,47 @@ func (w *walker) histograms(name string, h pmetric.Histogram, prom bool) error {
 			}
 			upper := bounds.At(b)
 			w.exemplars(dp.Exemplars(), upper, lower)
-			if err := w.emit(name+"_bucket", float64(cum), stale, model.BucketLabel, labels.FormatOpenMetricsFloat(upper)); err != nil {
+			if err := w.emit(bucket, float64(cum), stale, model.BucketLabel, les[b]); err != nil {
 				return err
 			}
 			lower = upper
 		}
 		w.exemplars(dp.Exemplars(), math.Inf(1), lower)
-		if err := w.emit(name+"_bucket", float64(dp.Count()), stale, model.BucketLabel, "+Inf"); err != nil {
+		if err := w.emit(bucket, float64(dp.Count()), stale, model.BucketLabel, "+Inf"); err != nil {
 			return err
 		}
 		w.smp.Exemplars = w.smp.Exemplars[:0]
 		if dp.HasSum() {
-			if err := w.emit(name+"_sum", dp.Sum(), stale); err != nil {
+			if err := w.emit(sum, dp.Sum(), stale); err != nil {
 				return err
 			}
 		}
-		if err := w.emit(name+"_count", float64(dp.Count()), stale); err != nil {
+		if err := w.emit(count, float64(dp.Count()), stale); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// les returns the le label values of bounds. The points of a histogram
+// mostly share their bounds, so the last ones formatted are kept and reused.
+func (w *walker) les(bounds pcommon.Float64Slice) []string {
+	same := len(w.bounds) == bounds.Len()
+	for i := 0; same && i < len(w.bounds); i++ {
+		same = w.bounds[i] == bounds.At(i) // a NaN bound is formatted anew: harmless
+	}
+	if !same {
+		w.bounds, w.leValues = w.bounds[:0], w.leValues[:0]
+		for i := 0; i < bounds.Len(); i++ {
+			w.bounds = append(w.bounds, bounds.At(i))
+			w.leValues = append(w.leValues, labels.FormatOpenMetricsFloat(bounds.At(i)))
+		}
+	}
+	return w.leValues
+}
+
 func (w *walker) summaries(name string, dps pmetric.SummaryDataPointSlice, prom bool) error {
+	sum, count := name+"_sum", name+"_count"
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
 		w.point(dp.Attributes(), prom, dp.Timestamp(), dp.StartTimestamp(), false)
@@ -183,10 +206,10 @@ func (w *walker) summaries(name string, dps pmetric.SummaryDataPointSlice, prom 
 				return err
 			}
 		}
-		if err := w.emit(name+"_sum", dp.Sum(), stale); err != nil {
+		if err := w.emit(sum, dp.Sum(), stale); err != nil {
 			return err
 		}
-		if err := w.emit(name+"_count", float64(dp.Count()), stale); err != nil {
+		if err := w.emit(count, float64(dp.Count()), stale); err != nil {
 			return err
 		}
 	}

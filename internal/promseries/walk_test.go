@@ -151,6 +151,35 @@ func TestWalk(t *testing.T) {
 {__name__="rpc_seconds_count", instance="host:9100", job="prod/api"} 1700000000123 6 [histogram]
 `,
 	}, {
+		name: "classic histogram points with different bounds each get their own le values",
+		build: func(md pmetric.Metrics) {
+			m := testMetric(md, "lat", "histogram")
+			h := m.SetEmptyHistogram()
+			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			for i, bounds := range [][]float64{{0, 1}, {0, 1}, {0.5, 2}, {0}} {
+				dp := h.DataPoints().AppendEmpty()
+				dp.SetTimestamp(t0 + pcommon.Timestamp(i)*1e6)
+				dp.ExplicitBounds().FromRaw(bounds)
+				dp.BucketCounts().FromRaw(make([]uint64, len(bounds)+1))
+			}
+		},
+		want: `{__name__="lat_bucket", instance="host:9100", job="prod/api", le="0.0"} 1700000000123 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="1.0"} 1700000000123 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="+Inf"} 1700000000123 0 [histogram]
+{__name__="lat_count", instance="host:9100", job="prod/api"} 1700000000123 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="0.0"} 1700000000124 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="1.0"} 1700000000124 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="+Inf"} 1700000000124 0 [histogram]
+{__name__="lat_count", instance="host:9100", job="prod/api"} 1700000000124 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="0.5"} 1700000000125 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="2.0"} 1700000000125 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="+Inf"} 1700000000125 0 [histogram]
+{__name__="lat_count", instance="host:9100", job="prod/api"} 1700000000125 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="0.0"} 1700000000126 0 [histogram]
+{__name__="lat_bucket", instance="host:9100", job="prod/api", le="+Inf"} 1700000000126 0 [histogram]
+{__name__="lat_count", instance="host:9100", job="prod/api"} 1700000000126 0 [histogram]
+`,
+	}, {
 		name: "summary",
 		build: func(md pmetric.Metrics) {
 			m := testMetric(md, "gc_seconds", "summary")
