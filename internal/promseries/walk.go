@@ -60,11 +60,12 @@ type walker struct {
 	res    []labels.Label
 	set    labelSet
 	extra  [2]labels.Label
-	// bounds of the last classic histogram point, and their le values
-	bounds   []float64
-	leValues []string
-	smp      Sample
-	dropped  Dropped
+	// the bounds or quantiles of the last histogram or summary point, and
+	// their label values
+	bounds      []float64
+	boundValues []string
+	smp         Sample
+	dropped     Dropped
 }
 
 // name returns the series (or family) name of m and its metadata.
@@ -146,7 +147,7 @@ func (w *walker) histograms(name string, h pmetric.Histogram, prom bool) error {
 		w.point(dp.Attributes(), prom, dp.Timestamp(), dp.StartTimestamp(), delta)
 		stale := dp.Flags().NoRecordedValue()
 		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
-		les := w.les(bounds)
+		les := w.formatted(bounds.Len(), bounds.At)
 		var cum uint64
 		lower := math.Inf(-1)
 		for b := 0; b < bounds.Len(); b++ {
@@ -177,21 +178,22 @@ func (w *walker) histograms(name string, h pmetric.Histogram, prom bool) error {
 	return nil
 }
 
-// les returns the le label values of bounds. The points of a histogram
-// mostly share their bounds, so the last ones formatted are kept and reused.
-func (w *walker) les(bounds pcommon.Float64Slice) []string {
-	same := len(w.bounds) == bounds.Len()
-	for i := 0; same && i < len(w.bounds); i++ {
-		same = w.bounds[i] == bounds.At(i) // a NaN bound is formatted anew: harmless
+// formatted returns the n values at(0..n-1) formatted as le or quantile
+// label values. A histogram's points mostly share their bounds, a summary's
+// their quantiles, so the last values formatted are kept and reused.
+func (w *walker) formatted(n int, at func(int) float64) []string {
+	same := len(w.bounds) == n
+	for i := 0; same && i < n; i++ {
+		same = w.bounds[i] == at(i) // a NaN is formatted anew: harmless
 	}
 	if !same {
-		w.bounds, w.leValues = w.bounds[:0], w.leValues[:0]
-		for i := 0; i < bounds.Len(); i++ {
-			w.bounds = append(w.bounds, bounds.At(i))
-			w.leValues = append(w.leValues, labels.FormatOpenMetricsFloat(bounds.At(i)))
+		w.bounds, w.boundValues = w.bounds[:0], w.boundValues[:0]
+		for i := 0; i < n; i++ {
+			w.bounds = append(w.bounds, at(i))
+			w.boundValues = append(w.boundValues, labels.FormatOpenMetricsFloat(at(i)))
 		}
 	}
-	return w.leValues
+	return w.boundValues
 }
 
 func (w *walker) summaries(name string, dps pmetric.SummaryDataPointSlice, prom bool) error {
@@ -201,8 +203,9 @@ func (w *walker) summaries(name string, dps pmetric.SummaryDataPointSlice, prom 
 		w.point(dp.Attributes(), prom, dp.Timestamp(), dp.StartTimestamp(), false)
 		stale := dp.Flags().NoRecordedValue()
 		qs := dp.QuantileValues()
+		quantiles := w.formatted(qs.Len(), func(i int) float64 { return qs.At(i).Quantile() })
 		for q := 0; q < qs.Len(); q++ {
-			if err := w.emit(name, qs.At(q).Value(), stale, model.QuantileLabel, labels.FormatOpenMetricsFloat(qs.At(q).Quantile())); err != nil {
+			if err := w.emit(name, qs.At(q).Value(), stale, model.QuantileLabel, quantiles[q]); err != nil {
 				return err
 			}
 		}
