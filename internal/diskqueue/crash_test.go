@@ -61,18 +61,27 @@ func TestKillDuringAppend(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		acked := make(chan int, 1)
+		acked, writing := make(chan int, 1), make(chan struct{})
 		go func() {
 			last := next - 1
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
 				if n, err := strconv.Atoi(sc.Text()); err == nil {
+					if last == next-1 {
+						close(writing)
+					}
 					last = n
 				}
 			}
 			acked <- last
 		}()
-		time.Sleep(time.Duration(5+rng.Intn(60)) * time.Millisecond)
+		// Kill at a random moment once the writer is appending (a loaded
+		// machine can take longer than the random delay to start it).
+		select {
+		case <-writing:
+		case <-time.After(30 * time.Second):
+		}
+		time.Sleep(time.Duration(rng.Intn(60)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		lastAcked := <-acked

@@ -16,12 +16,18 @@ import (
 // runs) and returns its path.
 func tinyDisk(t *testing.T) string {
 	t.Helper()
+	return tmpfs(t, "size=1m")
+}
+
+// tmpfs mounts a tmpfs with the given options for the test and returns its path.
+func tmpfs(t *testing.T, opts string) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "disk")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mounting a 1 MiB tmpfs (needs root, as make test runs): %v: %s", err, out)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a tmpfs (%s; needs root, as make test runs): %v: %s", opts, err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
 	return dir

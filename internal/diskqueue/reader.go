@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
 // Next returns the next record after the last one it returned (after the
 // checkpoint, right after Open), waiting for one to be appended if needed.
+// Damaged ranges are skipped (counted once: at Open if found there, else
+// here), and so is a segment file removed behind the queue's back.
 func (q *Queue) Next(ctx context.Context) (Record, error) {
 	q.mu.Lock()
 	for {
@@ -17,25 +20,39 @@ func (q *Queue) Next(ctx context.Context) (Record, error) {
 			q.mu.Unlock()
 			return Record{}, ErrClosed
 		}
+		if err := ctx.Err(); err != nil {
+			q.mu.Unlock()
+			return Record{}, err
+		}
 		q.readOff = max(q.readOff, q.ackOff) // drop-oldest may have moved past it
 		if q.readOff >= q.writeOff {
+			// Nothing unread is left, so the count is exact again whatever
+			// damage found after Open made it guess.
+			q.records = int64(len(q.pending))
 			if err := q.wait(ctx); err != nil {
 				q.mu.Unlock()
 				return Record{}, err
 			}
 			continue
 		}
-		seg, ok := q.segmentAt(q.readOff)
-		if !ok {
-			q.readOff = q.segs[0].base
+		if sp, ok := q.badAt(q.readOff); ok {
+			q.readOff = sp.to
 			continue
 		}
-		off := q.readOff
+		seg, off := q.locate(q.readOff)
+		if off != q.readOff {
+			q.readOff = off // past a gap left by a vanished segment
+			continue
+		}
 		q.mu.Unlock()
 		rec, next, corrupt, err := q.readAt(seg, off)
 		q.mu.Lock()
-		if errors.Is(err, os.ErrNotExist) || q.readOff != off {
+		if q.readOff != off {
 			continue // dropped under us; start again from the new position
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			q.segmentVanished(seg, off)
+			continue
 		}
 		if err != nil {
 			q.mu.Unlock()
@@ -44,14 +61,9 @@ func (q *Queue) Next(ctx context.Context) (Record, error) {
 		q.readOff = next
 		if corrupt {
 			q.stats.CorruptRecs++
-			q.records--
-			if len(q.pending) == 0 && q.ackOff < next {
-				// Nothing in flight before it: move the checkpoint past the
-				// damage so it is not met again after a restart.
-				q.ackOff = next
-				_ = q.ckpt.write(q.ackOff, q.opts.Sync == SyncAlways)
-				q.deleteAcked()
-			}
+			q.stats.CorruptBytes += next - off
+			q.records = max(q.records-1, int64(len(q.pending)))
+			q.passDamage(next)
 			continue
 		}
 		rec.End = next
@@ -61,55 +73,96 @@ func (q *Queue) Next(ctx context.Context) (Record, error) {
 	}
 }
 
-// segmentAt finds the segment holding stream offset off; call with mu held.
-func (q *Queue) segmentAt(off int64) (segment, bool) {
-	for i, s := range q.segs {
-		if off >= s.base && (off < s.end() || i == len(q.segs)-1) {
-			if off == s.end() && i+1 < len(q.segs) {
-				continue
-			}
-			return s, true
+// passDamage moves the checkpoint past damage the reader skipped when
+// nothing is in flight before it, so it is not met again after a restart;
+// call with mu held.
+func (q *Queue) passDamage(next int64) {
+	if len(q.pending) == 0 && q.ackOff < next {
+		q.ackOff = next
+		if err := q.ckpt.write(q.ackOff, q.opts.Sync == SyncAlways); err != nil {
+			q.ioError(err)
+		}
+		q.deleteAcked()
+	}
+}
+
+// segmentVanished handles a segment file removed by someone else while
+// queued: its unread bytes are lost, counted as damage, and reading goes on
+// with the next segment. A vanished head is replaced by a new file, since
+// appending to the unlinked one would lose everything written to it. Call
+// with mu held.
+func (q *Queue) segmentVanished(seg segment, off int64) {
+	i := slices.IndexFunc(q.segs, func(s segment) bool { return s.base == seg.base })
+	if i < 0 {
+		return // dropped by the queue itself meanwhile
+	}
+	cur := q.segs[i]
+	q.ioError(fmt.Errorf("diskqueue: segment %s was removed with %d unread bytes", segPath(q.opts.Dir, cur.base), cur.end()-off))
+	q.stats.CorruptRecs++
+	q.stats.CorruptBytes += cur.end() - off
+	q.records = max(q.records-1, int64(len(q.pending)))
+	if i == len(q.segs)-1 {
+		if err := q.rotate(); err != nil {
+			q.ioError(err)
+			q.readOff = cur.end()
+			return
 		}
 	}
-	return segment{}, false
+	q.segs = slices.Delete(q.segs, i, i+1)
+	q.readOff = cur.end()
+	q.passDamage(cur.end())
+}
+
+// badAt returns the damaged range found at Open that holds off; call with mu held.
+func (q *Queue) badAt(off int64) (span, bool) {
+	for _, sp := range q.bad {
+		if off >= sp.from && off < sp.to {
+			return sp, true
+		}
+		if sp.from > off {
+			break
+		}
+	}
+	return span{}, false
+}
+
+// locate finds the segment holding stream offset off (the first one that
+// ends after it, or the head) and the offset to read there: off itself, or
+// the segment's start when off lies in a gap left by a vanished segment.
+// Call with mu held.
+func (q *Queue) locate(off int64) (segment, int64) {
+	for i, s := range q.segs {
+		if off < s.end() || i == len(q.segs)-1 {
+			return s, max(off, s.base)
+		}
+	}
+	panic("diskqueue: no segments") // Open always leaves a head
 }
 
 // readAt reads the record at stream offset off of segment seg. A damaged
 // record is reported as corrupt with the offset to resume at: the next
-// record when its header is sound, else the end of the segment.
+// intact record of the segment, else its end.
 func (q *Queue) readAt(seg segment, off int64) (rec Record, next int64, corrupt bool, err error) {
-	if q.rfile == nil || q.rbase != seg.base {
-		if q.rfile != nil {
-			q.rfile.Close()
-			q.rfile = nil
+	if q.rr.f == nil || q.rbase != seg.base {
+		if q.rr.f != nil {
+			q.rr.f.Close()
+			q.rr.f = nil
 		}
 		f, err := os.Open(segPath(q.opts.Dir, seg.base))
 		if err != nil {
 			return rec, 0, false, err
 		}
-		q.rfile, q.rbase = f, seg.base
+		q.rr.f, q.rbase = f, seg.base
 	}
 	pos := off - seg.base
-	var hdr [headerSize]byte
-	if _, err := q.rfile.ReadAt(hdr[:], pos); err != nil {
-		return rec, seg.end(), true, nil
+	payload, t, size, ok := q.rr.validAt(pos, seg.size)
+	if ok {
+		return Record{Payload: payload, Time: time.Unix(0, t)}, off + size, false, nil
 	}
-	n, crc, t, err := decodeHeader(hdr[:])
-	if err != nil || off+headerSize+int64(n) > seg.end() {
-		return rec, seg.end(), true, nil
+	if p, found := q.rr.resync(pos+1, seg.size); found {
+		return rec, seg.base + p, true, nil
 	}
-	if cap(q.rbuf) < n {
-		q.rbuf = make([]byte, n)
-	}
-	payload := q.rbuf[:n]
-	if _, err := q.rfile.ReadAt(payload, pos+headerSize); err != nil {
-		return rec, seg.end(), true, nil
-	}
-	next = off + headerSize + int64(n)
-	if checkRecord(hdr[:], crc, payload) != nil {
-		return rec, next, true, nil
-	}
-	return Record{Payload: payload, Time: time.Unix(0, t)}, next, false, nil
+	return rec, seg.end(), true, nil
 }
 
 // Ack marks every record up to end (a Record.End) delivered: the checkpoint
@@ -147,19 +200,7 @@ func (q *Queue) Stats() Stats {
 	st := q.stats
 	st.Bytes = q.writeOff - q.segs[0].base
 	st.Records = q.records
-	if q.ackOff < q.writeOff {
-		if seg, ok := q.segmentAt(q.ackOff); ok {
-			if f, err := os.Open(segPath(q.opts.Dir, seg.base)); err == nil {
-				var hdr [headerSize]byte
-				if _, err := f.ReadAt(hdr[:], q.ackOff-seg.base); err == nil {
-					if _, _, t, err := decodeHeader(hdr[:]); err == nil {
-						st.Oldest = time.Unix(0, t)
-					}
-				}
-				f.Close()
-			}
-		}
-	}
+	st.Oldest = q.oldest()
 	return st
 }
 
@@ -181,11 +222,40 @@ func (q *Queue) Close() error {
 	defer q.mu.Unlock()
 	var errs []error
 	if q.opts.Sync != SyncNever {
-		errs = append(errs, q.head.Sync(), q.ckpt.f.Sync())
+		errs = append(errs, q.opts.fsync(q.head), q.opts.fsync(q.ckpt.f))
+		if q.dirDirty {
+			errs = append(errs, q.syncDir())
+		}
 	}
 	errs = append(errs, q.head.Close(), q.ckpt.f.Close())
-	if q.rfile != nil {
-		errs = append(errs, q.rfile.Close())
+	if q.rr.f != nil {
+		errs = append(errs, q.rr.f.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// oldest is the append time of the first unacknowledged intact record, or
+// zero; call with mu held.
+func (q *Queue) oldest() time.Time {
+	off := q.ackOff
+	if sp, ok := q.badAt(off); ok {
+		off = sp.to
+	}
+	if off >= q.writeOff {
+		return time.Time{}
+	}
+	seg, off := q.locate(off)
+	f, err := os.Open(segPath(q.opts.Dir, seg.base))
+	if err != nil {
+		return time.Time{}
+	}
+	defer f.Close()
+	var hdr [headerSize]byte
+	if _, err := f.ReadAt(hdr[:], off-seg.base); err != nil {
+		return time.Time{}
+	}
+	if _, _, t, err := decodeHeader(hdr[:]); err == nil {
+		return time.Unix(0, t)
+	}
+	return time.Time{}
 }

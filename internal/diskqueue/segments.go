@@ -2,10 +2,8 @@ package diskqueue
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,61 +50,30 @@ func listSegments(dir string) ([]segment, error) {
 	return segs, nil
 }
 
-// repairTail finds the end of the last whole, intact record of a segment
-// file and cuts the file there: a crash can leave half a record behind.
-// It returns the new size and how many bytes were cut.
-func repairTail(path string) (size, cut int64, err error) {
+// truncateSegment cuts a segment file to size and makes the cut durable.
+func truncateSegment(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return 0, 0, err
+	if err := f.Truncate(size); err != nil {
+		return err
 	}
-	good := int64(0)
-	hdr := make([]byte, headerSize)
-	var payload []byte
-	for {
-		if _, err := f.ReadAt(hdr, good); err != nil {
-			break // EOF inside or at a header
-		}
-		n, crc, _, err := decodeHeader(hdr)
-		if err != nil || good+headerSize+int64(n) > info.Size() {
-			break
-		}
-		if cap(payload) < n {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := f.ReadAt(payload, good+headerSize); err != nil && !errors.Is(err, io.EOF) {
-			return 0, 0, err
-		}
-		if checkRecord(hdr, crc, payload) != nil {
-			break
-		}
-		good += headerSize + int64(n)
-	}
-	if good < info.Size() {
-		if err := f.Truncate(good); err != nil {
-			return 0, 0, err
-		}
-		if err := f.Sync(); err != nil {
-			return 0, 0, err
-		}
-	}
-	return good, info.Size() - good, nil
+	return f.Sync()
 }
 
-// countRecords walks the headers from offset off of a segment to its end and
-// counts the records (without reading payloads).
+// countRecords counts the records of segment s from stream offset off to
+// its end, for the statistics of a dropped segment: it walks the headers
+// without reading payloads, resynchronising past a header that cannot be
+// right.
 func countRecords(dir string, s segment, off int64) (int64, error) {
 	f, err := os.Open(segPath(dir, s.base))
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	r := recordReader{f: f}
 	hdr := make([]byte, headerSize)
 	var n int64
 	for pos := off - s.base; pos < s.size; {
@@ -114,8 +81,13 @@ func countRecords(dir string, s segment, off int64) (int64, error) {
 			return n, nil
 		}
 		l, _, _, err := decodeHeader(hdr)
-		if err != nil {
-			return n, nil
+		if err != nil || pos+headerSize+int64(l) > s.size {
+			next, ok := r.resync(pos+1, s.size)
+			if !ok {
+				return n, nil
+			}
+			pos = next
+			continue
 		}
 		pos += headerSize + int64(l)
 		n++
@@ -131,8 +103,9 @@ const (
 )
 
 type checkpoint struct {
-	f   *os.File
-	seq uint64
+	f     *os.File
+	seq   uint64
+	dirty bool // written since the last fsync
 }
 
 func openCheckpoint(dir string) (*checkpoint, int64, error) {
@@ -177,7 +150,13 @@ func (c *checkpoint) write(off int64, sync bool) error {
 		return err
 	}
 	if sync {
-		return c.f.Sync()
+		return c.sync()
 	}
+	c.dirty = true
 	return nil
+}
+
+func (c *checkpoint) sync() error {
+	c.dirty = false
+	return c.f.Sync()
 }
