@@ -1,6 +1,7 @@
 package systems
 
 import (
+	"debug/buildinfo"
 	"fmt"
 	"path/filepath"
 )
@@ -17,27 +18,67 @@ func debianVersion(pkg string) string {
 	return version("dpkg-query", "-W", "-f=${Version}", pkg)
 }
 
-// vmagent is vmagent from Debian's victoria-metrics package (1.79 in
-// bookworm), run with its defaults: 2×CPUs remote-write queues, a flush
-// every second, its on-disk queue (unlimited) under Dir/vmagent-queue
+// VmagentRelease is the vmagent users install today, built by
+// bench/reference/install with `go install …/app/vmagent@VmagentRelease` into
+// bench/reference/_build/bin; it is the vmagent every ratio is taken
+// against. Debian's 1.79 (a 2022 build) stays as a second row, "vmagent-1.79".
+const VmagentRelease = "v1.151.0"
+
+// vmagentBuilt is where bench/reference/install puts that build.
+var vmagentBuilt = []string{"bench", "reference", "_build", "bin", "vmagent"}
+
+// vmagent is vmagent run with its defaults: 2×CPUs remote-write queues, a
+// flush every second, its on-disk queue (unlimited) under Dir/vmagent-queue
 // (-remoteWrite.tmpDataPath), stale markers on, logs at INFO. Its one
 // listener (-httpListenAddr; the graphite, influx and opentsdb ones are off
-// by default) is on 127.0.0.1:Spec.Port.
-type vmagent struct{}
+// by default) is on 127.0.0.1:Spec.Port. debian selects Debian's package
+// (victoria-metrics 1.79) instead of the current release.
+type vmagent struct{ debian bool }
 
-func (vmagent) Name() string { return "vmagent" }
+func (v vmagent) Name() string {
+	if v.debian {
+		return "vmagent-1.79"
+	}
+	return "vmagent"
+}
 
-func (vmagent) Available() error { _, err := binary(vmagentBinary, "vmagent"); return err }
+// VmagentBinary is the path of the vmagent build: the current release, or
+// Debian's with debian set.
+func VmagentBinary(debian bool) (string, error) {
+	if debian {
+		return binary(vmagentBinary, "vmagent (Debian)")
+	}
+	path, err := inRepo(vmagentBuilt...)
+	if err != nil {
+		return "", err
+	}
+	return binary(path, "vmagent "+VmagentRelease)
+}
 
-func (vmagent) Version() string {
-	return "vmagent (Debian victoria-metrics " + debianVersion("victoria-metrics") + ")"
+func (v vmagent) Available() error { _, err := VmagentBinary(v.debian); return err }
+
+func (v vmagent) Version() string {
+	if v.debian {
+		return "vmagent (Debian victoria-metrics " + debianVersion("victoria-metrics") + ")"
+	}
+	bin, err := VmagentBinary(false)
+	if err != nil {
+		return "vmagent " + VmagentRelease + " (not built)"
+	}
+	// A `go install` build carries no -version string; its module version
+	// is in the binary's build information.
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "vmagent (unknown build)"
+	}
+	return fmt.Sprintf("vmagent %s (go install, %s)", info.Main.Version, info.GoVersion)
 }
 
 func (v vmagent) Start(s Spec) (*Process, error) {
 	if err := s.validate(true); err != nil {
 		return nil, err
 	}
-	bin, err := binary(vmagentBinary, "vmagent")
+	bin, err := VmagentBinary(v.debian)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,10 @@
 //     receiver -> batch -> prometheus_remote_write exporter, v0.160.0) that
 //     bench/reference/install builds with ocb, with the exporter's in-memory
 //     queue and with its WAL (contrib.go);
-//   - vmagent from Debian's victoria-metrics package (debian.go);
+//   - vmagent: the current release (VmagentRelease, v1.151.0), which
+//     bench/reference/install builds with `go install`, the reference every
+//     ratio is taken against; vmagent-1.79 is Debian's victoria-metrics
+//     package, a 2022 build kept as a second row (debian.go);
 //   - prometheus-agent: Prometheus 2.42 from Debian's prometheus package in
 //     agent mode (debian.go).
 //
@@ -24,7 +27,7 @@
 //
 // Binaries are found by absolute path, never through $PATH, so a run measures
 // exactly what bench/reference/install put there: /usr/bin/{vmagent,prometheus}
-// from the Debian packages, and the contrib build under the checkout's
+// from the Debian packages, and the contrib and vmagent builds under the checkout's
 // bench/reference/_build/ (the checkout is $SLUICE_REPO, else the nearest
 // directory above the working directory whose go.mod is this module's, which
 // covers both `go test ./bench/systems/` and `go run ./bench/cmd/bench`).
@@ -93,7 +96,7 @@ func (s Spec) listen() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
 // System is one thing the benchmarks run.
 type System interface {
 	// Name is the system's row in the results: "contrib", "contrib-wal",
-	// "vmagent", "prometheus-agent".
+	// "vmagent" (the current release), "vmagent-1.79" (Debian's), "prometheus-agent".
 	Name() string
 	// Available is nil when the system's binary is there, else an error
 	// saying how to get it.
@@ -109,7 +112,7 @@ type System interface {
 // All returns Sluice and the reference systems, in the order the tables
 // list them.
 func All() []System {
-	return []System{sluice{}, contrib{}, contrib{wal: true}, vmagent{}, promAgent{}}
+	return []System{sluice{}, contrib{}, contrib{wal: true}, vmagent{}, vmagent{debian: true}, promAgent{}}
 }
 
 // installHint is how every missing reference is put in place.

@@ -1,7 +1,8 @@
 // Command gwbench measures gateways: remote write pushed in as fast as the
 // gateway takes it, remote write out to bench/sink. It runs Sluice
-// (configs/gateway.yaml) and Debian's vmagent one after the other on the
-// same pushed requests and prints, for each, samples per second accepted
+// (configs/gateway.yaml) and vmagent (the current release, v1.151.0, that
+// bench/reference/install builds; with -vmagent-1.79 also Debian's 1.79) one
+// after the other on the same pushed requests and prints, for each, samples per second accepted
 // and delivered, CPU seconds per million samples, samples per CPU-second
 // (per core) and peak RSS, with the ratio of Sluice to vmagent.
 //
@@ -33,6 +34,7 @@ import (
 
 	"github.com/sluicehq/sluice/bench/scenario"
 	"github.com/sluicehq/sluice/bench/sink"
+	"github.com/sluicehq/sluice/bench/systems"
 	"github.com/sluicehq/sluice/internal/freeport"
 )
 
@@ -45,10 +47,15 @@ func main() {
 	perReq := flag.Int("samples-per-request", 2000, "samples per pushed request")
 	sluiceBin := flag.String("sluice", "bin/sluice", "the sluice binary")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of Sluice over the push to this file")
+	old := flag.Bool("vmagent-1.79", false, "also run Debian's vmagent 1.79, as a second row")
 	flag.Parse()
 
+	order := []string{"sluice", "vmagent"}
+	if *old {
+		order = append(order, "vmagent-1.79")
+	}
 	results := map[string]result{}
-	for _, sys := range []string{"sluice", "vmagent"} {
+	for _, sys := range order {
 		r, err := run(sys, *sluiceBin, *seconds, *pushers, *series, *perReq)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gwbench: %s: %v\n", sys, err)
@@ -57,14 +64,17 @@ func main() {
 		results[sys] = r
 	}
 	fmt.Printf("\ngateway: remote write in -> remote write out, %d series, %d-sample requests, %d pushers, %d s each\n\n", *series, *perReq, *pushers, *seconds)
-	fmt.Printf("%-8s %14s %14s %12s %18s %10s\n", "system", "accepted/s", "delivered/s", "CPU s/M", "samples/CPU-second", "peak RSS")
-	for _, sys := range []string{"sluice", "vmagent"} {
+	fmt.Printf("%-12s %14s %14s %12s %18s %10s\n", "system", "accepted/s", "delivered/s", "CPU s/M", "samples/CPU-second", "peak RSS")
+	for _, sys := range order {
 		r := results[sys]
-		fmt.Printf("%-8s %14.0f %14.0f %12.3f %18.0f %7d MiB\n", sys, r.acceptedPerSec(), r.deliveredPerSec(), r.cpuPerM(), r.perCore(), r.rss>>20)
+		fmt.Printf("%-12s %14.0f %14.0f %12.3f %18.0f %7d MiB\n", sys, r.acceptedPerSec(), r.deliveredPerSec(), r.cpuPerM(), r.perCore(), r.rss>>20)
 	}
-	s, v := results["sluice"], results["vmagent"]
-	fmt.Printf("\nsluice / vmagent: samples per CPU-second %.2f, CPU per sample %.2f, peak RSS %.2f\n",
-		s.perCore()/v.perCore(), s.cpuPerM()/v.cpuPerM(), float64(s.rss)/float64(v.rss))
+	s := results["sluice"]
+	for _, sys := range order[1:] {
+		v := results[sys]
+		fmt.Printf("\nsluice / %s: samples per CPU-second %.2f, CPU per sample %.2f, peak RSS %.2f\n",
+			sys, s.perCore()/v.perCore(), s.cpuPerM()/v.cpuPerM(), float64(s.rss)/float64(v.rss))
+	}
 }
 
 type result struct {
@@ -116,8 +126,12 @@ func run(sys, sluiceBin string, seconds, pushers, series, perReq int) (result, e
 		cmd.Env = append(os.Environ(), "SLUICE_LISTEN="+listen, "SLUICE_OTLP_LISTEN="+freeAddr(),
 			"SLUICE_REMOTE_WRITE_URL="+sinkURL, "SLUICE_QUEUE_DIR="+filepath.Join(dir, "queue"),
 			"SLUICE_HEALTH_LISTEN="+freeAddr(), "SLUICE_TELEMETRY_PORT=0")
-	case "vmagent":
-		cmd = exec.Command("/usr/bin/vmagent", "-httpListenAddr="+listen, "-remoteWrite.url="+sinkURL,
+	case "vmagent", "vmagent-1.79":
+		bin, err := systems.VmagentBinary(sys == "vmagent-1.79")
+		if err != nil {
+			return res, err
+		}
+		cmd = exec.Command(bin, "-httpListenAddr="+listen, "-remoteWrite.url="+sinkURL,
 			"-remoteWrite.tmpDataPath="+filepath.Join(dir, "queue"), "-loggerLevel=ERROR")
 	}
 	logf, _ := os.Create(filepath.Join(dir, sys+".log"))
