@@ -123,7 +123,7 @@ bench-scrape: build
 
 ## bench-gateway: Sluice as a gateway (remote write in -> out) beside vmagent
 bench-gateway: build
-	bench/reference/install
+	bench/reference/install vmagent
 	go run ./bench/cmd/gwbench -seconds 20
 
 ## bench-check: the references start and deliver (after bench/reference/install)
