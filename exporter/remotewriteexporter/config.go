@@ -72,6 +72,11 @@ type Settings struct {
 	// with 5xx, 429 or a network error. Such requests are retried until they
 	// succeed (or their samples pass max_sample_age).
 	RetryOnFailure RetryConfig `mapstructure:"retry_on_failure"`
+	// RetryOnAuthError keeps requests answered 401 or 403 (an expired or
+	// revoked credential) in the queue and tries again every interval,
+	// instead of dropping them: a token that expires at night must not
+	// delete the hours of data queued until someone renews it.
+	RetryOnAuthError AuthRetryConfig `mapstructure:"retry_on_auth_error"`
 	// Queue is the disk queue every request passes through.
 	Queue QueueConfig `mapstructure:"queue"`
 }
@@ -86,6 +91,15 @@ type RetryConfig struct {
 	InitialInterval time.Duration `mapstructure:"initial_interval"`
 	MaxInterval     time.Duration `mapstructure:"max_interval"`
 	Multiplier      float64       `mapstructure:"multiplier"`
+}
+
+// AuthRetryConfig is what becomes of requests answered 401 or 403.
+type AuthRetryConfig struct {
+	// Enabled retries them; when false they are dropped and counted like
+	// any other 4xx.
+	Enabled bool `mapstructure:"enabled"`
+	// Interval is the wait between attempts, for the whole endpoint.
+	Interval time.Duration `mapstructure:"interval"`
 }
 
 // QueueConfig is the disk queue.
@@ -125,6 +139,7 @@ func createDefaultConfig() *Config {
 			MaxInterval:     10 * time.Second,
 			Multiplier:      2,
 		},
+		RetryOnAuthError: AuthRetryConfig{Enabled: true, Interval: time.Minute},
 		Queue: QueueConfig{
 			Directory:    defaultQueueDirectory,
 			MaxSize:      defaultQueueMaxSize,
@@ -228,6 +243,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryOnFailure.Multiplier < 1 {
 		bad("retry_on_failure::multiplier: must be at least 1, got %g", c.RetryOnFailure.Multiplier)
+	}
+	if c.RetryOnAuthError.Enabled && c.RetryOnAuthError.Interval <= 0 {
+		bad("retry_on_auth_error::interval: must be positive when retry_on_auth_error::enabled is true, got %s", c.RetryOnAuthError.Interval)
 	}
 	if c.Queue.Directory == "" {
 		bad("queue::directory: required (where the disk queue lives)")
