@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/sluicehq/sluice/internal/confsplit"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
@@ -181,14 +182,14 @@ func (c *Config) Validate() error {
 	case c.ClientConfig.Endpoint == "" && len(c.Endpoints) == 0:
 		bad("endpoint: required, e.g. http://prometheus:9090/api/v1/write (or endpoints: a list)")
 	case c.ClientConfig.Endpoint != "" && !isURL(c.ClientConfig.Endpoint):
-		bad("endpoint: %q is not an http or https URL", c.ClientConfig.Endpoint)
+		bad("endpoint: %q is not an http or https URL", redact.URL(c.ClientConfig.Endpoint))
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Endpoints {
 		if !isURL(u) {
-			bad("endpoints[%d]: %q is not an http or https URL", i, u)
+			bad("endpoints[%d]: %q is not an http or https URL", i, redact.URL(u))
 		} else if seen[u] {
-			bad("endpoints[%d]: %q is listed twice", i, u)
+			bad("endpoints[%d]: %q is listed twice", i, redact.URL(u))
 		}
 		seen[u] = true
 	}

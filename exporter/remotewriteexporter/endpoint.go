@@ -18,6 +18,7 @@ import (
 // one per shard, and what it has learnt of the backend.
 type endpoint struct {
 	url    string
+	name   string // url without its secrets, for logs
 	seed   uint64 // hash of url: its place in rendezvous hashing
 	dir    string
 	shards []*diskqueue.Queue
@@ -66,7 +67,7 @@ func (ep *endpoint) fellBack(ctx context.Context, e *rwExporter, status int) {
 	ep.v1Until.Store(time.Now().Add(ep.recheck).UnixNano())
 	e.tel.fallbacks.Add(ctx, 1, e.tel.with())
 	e.logger.Warn("The backend does not take remote write 2.0; sending 1.0, and trying 2.0 again after the recheck interval",
-		zap.Int("status", status), zap.String("endpoint", ep.url), zap.Duration("recheck", ep.recheck))
+		zap.Int("status", status), zap.String("endpoint", ep.name), zap.Duration("recheck", ep.recheck))
 }
 
 // endpointOf picks the endpoint of a series with balance: series, by

@@ -26,6 +26,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
 	"github.com/sluicehq/sluice/internal/promseries"
+	"github.com/sluicehq/sluice/internal/redact"
 )
 
 // rwExporter is the remote_write exporter: ConsumeMetrics translates,
@@ -77,8 +78,8 @@ func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
 	e.deltaLog.logger = set.Logger
 	e.queueHealth.logger = set.Logger
 	for _, url := range cfg.urls() {
-		ep := &endpoint{url: url, seed: xxhash.Sum64String(url), gate: newGate(), recheck: v2Recheck}
-		ep.health.logger, ep.health.endpoint = set.Logger, url
+		ep := &endpoint{url: url, name: redact.URL(url), seed: xxhash.Sum64String(url), gate: newGate(), recheck: v2Recheck}
+		ep.health.logger, ep.health.endpoint = set.Logger, ep.name
 		e.endpoints = append(e.endpoints, ep)
 	}
 	return e
@@ -250,7 +251,7 @@ func (e *rwExporter) openEndpoint(ep *endpoint) error {
 			l.queues = append(l.queues, q)
 		}
 		e.logger.Info("Queue holds data of an earlier shard count; it is sent first to keep series in order",
-			zap.String("endpoint", ep.url), zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
+			zap.String("endpoint", ep.name), zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
 	}
 	// Oldest first: a layout written while an older one was still draining
 	// holds only data queued after everything in the older one.
@@ -261,7 +262,7 @@ func (e *rwExporter) openEndpoint(ep *endpoint) error {
 			return fmt.Errorf("remote_write: opening the queue: %w", err)
 		}
 		if st := q.Stats(); st.RepairedBytes > 0 || st.CorruptRecs > 0 {
-			e.logger.Warn("Queue repaired at start", zap.String("endpoint", ep.url), zap.Int("shard", i),
+			e.logger.Warn("Queue repaired at start", zap.String("endpoint", ep.name), zap.Int("shard", i),
 				zap.Int64("torn_bytes_cut", st.RepairedBytes), zap.Int64("corrupt_records", st.CorruptRecs))
 		}
 		ep.shards = append(ep.shards, q)
@@ -282,13 +283,13 @@ func (e *rwExporter) removeLayout(ep *endpoint, l *layout) {
 	if left > 0 {
 		// Next had nothing more to give, so nothing more can be sent.
 		e.logger.Warn("Earlier shard layout counts records it cannot read; removing it",
-			zap.String("endpoint", ep.url), zap.Int("earlier_shards", l.count), zap.Int64("records", left))
+			zap.String("endpoint", ep.name), zap.Int("earlier_shards", l.count), zap.Int64("records", left))
 	}
 	if err := os.RemoveAll(l.dir); err != nil {
-		e.logger.Warn("Could not remove a drained shard layout", zap.String("dir", l.dir), zap.Error(err))
+		e.logger.Warn("Could not remove a drained shard layout", zap.String("dir", l.dir), errField(err))
 		return
 	}
-	e.logger.Info("Earlier shard layout drained", zap.String("endpoint", ep.url), zap.Int("earlier_shards", l.count))
+	e.logger.Info("Earlier shard layout drained", zap.String("endpoint", ep.name), zap.Int("earlier_shards", l.count))
 }
 
 func (e *rwExporter) allQueues() []*diskqueue.Queue {

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.uber.org/zap"
+
+	"github.com/sluicehq/sluice/internal/redact"
 )
 
 // health logs the state of delivery when it changes, not per request.
@@ -31,7 +33,7 @@ func (h *health) failing(status int, err error) {
 	}
 	h.failingNow, h.failingFrom = true, time.Now()
 	h.logger.Error("Remote write failing; retrying with backoff, data waits in the queue",
-		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Error(err))
+		zap.String("endpoint", h.endpoint), zap.Int("status", status), errField(err))
 }
 
 func (h *health) ok() {
@@ -53,7 +55,7 @@ func (h *health) rejected(status int, err error) {
 	}
 	h.lastReject = time.Now()
 	h.logger.Error("Remote write request rejected by the backend; its data is dropped (not retried)",
-		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Error(err))
+		zap.String("endpoint", h.endpoint), zap.Int("status", status), errField(err))
 }
 
 func (h *health) deltaRefused(n recordHeader) {
@@ -67,6 +69,15 @@ func (h *health) deltaRefused(n recordHeader) {
 		zap.Int64("samples", n.samples), zap.Int64("histograms", n.histograms))
 }
 
+// errField logs err with every URL in it redacted: the HTTP client's
+// errors quote the endpoint, credentials and query included.
+func errField(err error) zap.Field {
+	if err == nil {
+		return zap.Skip()
+	}
+	return zap.String("error", redact.Text(err.Error()))
+}
+
 // authRefused says, at most every 5 minutes, that the backend refuses the
 // credentials and the data waits.
 func (h *health) authRefused(status int, err error, every time.Duration) {
@@ -77,7 +88,7 @@ func (h *health) authRefused(status int, err error, every time.Duration) {
 	}
 	h.lastAuth = time.Now()
 	h.logger.Error("The backend refuses the credentials; the data waits in the queue and is tried again: renew the token or fix auth/headers",
-		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Duration("retry_every", every), zap.Error(err))
+		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Duration("retry_every", every), errField(err))
 }
 
 // queueHealth tracks the senders whose queue fails to read or acknowledge
@@ -116,7 +127,7 @@ func (q *queueHealth) failed(endpoint string, shard int, op string, err error, f
 	}
 	q.lastLog = time.Now()
 	q.logger.Error("A shard cannot "+op+" its disk queue; its sender retries with backoff, data waits",
-		zap.String("endpoint", endpoint), zap.Int("shard", shard), zap.Error(err))
+		zap.String("endpoint", endpoint), zap.Int("shard", shard), errField(err))
 }
 
 // recovered is called once when a failing sender works again.

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
@@ -70,7 +71,7 @@ func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Qu
 			return false
 		}
 		e.tel.queueErrors.Add(ctx, 1, e.tel.with(attribute.String("op", op)))
-		e.queueHealth.failed(ep.url, shard, op, err, failures == 0)
+		e.queueHealth.failed(ep.name, shard, op, err, failures == 0)
 		wait := e.backoff(failures)
 		failures++
 		select {
@@ -83,7 +84,7 @@ func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Qu
 	worked := func() {
 		if failures > 0 {
 			failures = 0
-			e.queueHealth.recovered(ep.url, shard)
+			e.queueHealth.recovered(ep.name, shard)
 		}
 	}
 	for {
@@ -142,7 +143,7 @@ func (e *rwExporter) deliver(ctx context.Context, ep *endpoint, payload []byte) 
 	h, body, err := parseRecord(payload)
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
-		e.logger.Error("Dropping a queued request this version cannot read", zap.Error(err))
+		e.logger.Error("Dropping a queued request this version cannot read", errField(err))
 		return true
 	}
 	for try := 0; ; try++ {
@@ -221,7 +222,7 @@ func (e *rwExporter) delivered(ctx context.Context, ep *endpoint, h recordHeader
 	e.tel.count(ctx, e.tel.sent, h)
 	ep.health.ok()
 	if u := ep.v1Until.Load(); h.message == 2 && u != 0 && ep.v1Until.CompareAndSwap(u, 0) {
-		e.logger.Info("The backend takes remote write 2.0 again", zap.String("endpoint", ep.url))
+		e.logger.Info("The backend takes remote write 2.0 again", zap.String("endpoint", ep.name))
 	}
 }
 
@@ -235,7 +236,7 @@ func (e *rwExporter) rewrite(ctx context.Context, h recordHeader, body []byte, a
 	}
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
-		e.logger.Error("Dropping a queued request that does not decode", zap.Error(err))
+		e.logger.Error("Dropping a queued request that does not decode", errField(err))
 		return h, nil, false
 	}
 	if cutoff > 0 {
@@ -245,7 +246,7 @@ func (e *rwExporter) rewrite(ctx context.Context, h recordHeader, body []byte, a
 	nh, nb, err := d.encode()
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
-		e.logger.Error("Dropping a queued request that does not encode again", zap.Error(err))
+		e.logger.Error("Dropping a queued request that does not encode again", errField(err))
 		return h, nil, false
 	}
 	if nh.samples+nh.histograms == 0 {
@@ -324,7 +325,7 @@ func (e *rwExporter) send(ctx context.Context, ep *endpoint, h recordHeader, bod
 		// a 302 or 303 turns the POST into a bodiless GET whose 200 would
 		// count as delivered, and the credentials would go to another host.
 		a.outcome = rejected
-		a.err = fmt.Errorf("HTTP %d: the endpoint redirects (to %q); redirects are not followed: configure the final URL", code, resp.Header.Get("Location"))
+		a.err = fmt.Errorf("HTTP %d: the endpoint redirects (to %q); redirects are not followed: configure the final URL", code, redact.URL(resp.Header.Get("Location")))
 	default:
 		a.outcome = rejected
 		a.err = fmt.Errorf("HTTP %d: %s", code, bytes.TrimSpace(msg))
