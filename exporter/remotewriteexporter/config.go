@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/sluicehq/sluice/internal/confsplit"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
@@ -72,6 +73,11 @@ type Settings struct {
 	// with 5xx, 429 or a network error. Such requests are retried until they
 	// succeed (or their samples pass max_sample_age).
 	RetryOnFailure RetryConfig `mapstructure:"retry_on_failure"`
+	// RetryOnAuthError keeps requests answered 401 or 403 (an expired or
+	// revoked credential) in the queue and tries again every interval,
+	// instead of dropping them: a token that expires at night must not
+	// delete the hours of data queued until someone renews it.
+	RetryOnAuthError AuthRetryConfig `mapstructure:"retry_on_auth_error"`
 	// Queue is the disk queue every request passes through.
 	Queue QueueConfig `mapstructure:"queue"`
 }
@@ -86,6 +92,15 @@ type RetryConfig struct {
 	InitialInterval time.Duration `mapstructure:"initial_interval"`
 	MaxInterval     time.Duration `mapstructure:"max_interval"`
 	Multiplier      float64       `mapstructure:"multiplier"`
+}
+
+// AuthRetryConfig is what becomes of requests answered 401 or 403.
+type AuthRetryConfig struct {
+	// Enabled retries them; when false they are dropped and counted like
+	// any other 4xx.
+	Enabled bool `mapstructure:"enabled"`
+	// Interval is the wait between attempts, for the whole endpoint.
+	Interval time.Duration `mapstructure:"interval"`
 }
 
 // QueueConfig is the disk queue.
@@ -125,6 +140,7 @@ func createDefaultConfig() *Config {
 			MaxInterval:     10 * time.Second,
 			Multiplier:      2,
 		},
+		RetryOnAuthError: AuthRetryConfig{Enabled: true, Interval: time.Minute},
 		Queue: QueueConfig{
 			Directory:    defaultQueueDirectory,
 			MaxSize:      defaultQueueMaxSize,
@@ -166,14 +182,14 @@ func (c *Config) Validate() error {
 	case c.ClientConfig.Endpoint == "" && len(c.Endpoints) == 0:
 		bad("endpoint: required, e.g. http://prometheus:9090/api/v1/write (or endpoints: a list)")
 	case c.ClientConfig.Endpoint != "" && !isURL(c.ClientConfig.Endpoint):
-		bad("endpoint: %q is not an http or https URL", c.ClientConfig.Endpoint)
+		bad("endpoint: %q is not an http or https URL", redact.URL(c.ClientConfig.Endpoint))
 	}
 	seen := map[string]bool{}
 	for i, u := range c.Endpoints {
 		if !isURL(u) {
-			bad("endpoints[%d]: %q is not an http or https URL", i, u)
+			bad("endpoints[%d]: %q is not an http or https URL", i, redact.URL(u))
 		} else if seen[u] {
-			bad("endpoints[%d]: %q is listed twice", i, u)
+			bad("endpoints[%d]: %q is listed twice", i, redact.URL(u))
 		}
 		seen[u] = true
 	}
@@ -228,6 +244,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryOnFailure.Multiplier < 1 {
 		bad("retry_on_failure::multiplier: must be at least 1, got %g", c.RetryOnFailure.Multiplier)
+	}
+	if c.RetryOnAuthError.Enabled && c.RetryOnAuthError.Interval <= 0 {
+		bad("retry_on_auth_error::interval: must be positive when retry_on_auth_error::enabled is true, got %s", c.RetryOnAuthError.Interval)
 	}
 	if c.Queue.Directory == "" {
 		bad("queue::directory: required (where the disk queue lives)")

@@ -26,6 +26,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"shards", func(c *Config) { c.Shards = 0 }, "shards: must be between 1 and 256"},
 		{"batch", func(c *Config) { c.MaxSamplesPerSend = 0 }, "max_samples_per_send: must be at least 1"},
 		{"retry", func(c *Config) { c.RetryOnFailure.MaxInterval = 1 }, "retry_on_failure::max_interval"},
+		{"auth retry interval", func(c *Config) { c.RetryOnAuthError.Interval = 0 },
+			"retry_on_auth_error::interval: must be positive when retry_on_auth_error::enabled is true, got 0s"},
 		{"queue dir", func(c *Config) { c.Queue.Directory = "" }, "queue::directory: required"},
 		{"queue size", func(c *Config) { c.Queue.MaxSize = 1000 }, "queue::max_size: 1000 bytes is too small for 4 shards"},
 		{"sync", func(c *Config) { c.Queue.Sync = "sometimes" }, `queue::sync: "sometimes" is not one of always, interval, never`},
@@ -70,6 +72,7 @@ func TestConfigFromYAMLKeys(t *testing.T) {
 		"target_info":                      map[string]any{"enabled": true},
 		"max_sample_age":                   "2h",
 		"shards":                           8,
+		"retry_on_auth_error":              map[string]any{"enabled": false, "interval": "5m"},
 		"queue":                            map[string]any{"directory": "/data", "max_size": 2 << 30, "sync": "always", "full_policy": "block"},
 	}).Unmarshal(cfg)
 	if err != nil {
@@ -78,7 +81,8 @@ func TestConfigFromYAMLKeys(t *testing.T) {
 	if err := confmap.Validate(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := cfg.ClientConfig.Headers.Get("X-Scope-OrgID"); v != "team-a" || cfg.Shards != 8 || cfg.Queue.FullPolicy != "block" || !cfg.TargetInfo.Enabled || cfg.MaxSampleAge.Hours() != 2 {
+	if v, _ := cfg.ClientConfig.Headers.Get("X-Scope-OrgID"); v != "team-a" || cfg.Shards != 8 || cfg.Queue.FullPolicy != "block" || !cfg.TargetInfo.Enabled || cfg.MaxSampleAge.Hours() != 2 ||
+		cfg.RetryOnAuthError.Enabled || cfg.RetryOnAuthError.Interval.Minutes() != 5 {
 		t.Fatalf("config not read as written: %+v", cfg)
 	}
 	bad := createDefaultConfig()

@@ -1,12 +1,15 @@
 package remotewriteexporter
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"go.uber.org/zap"
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
 )
@@ -15,12 +18,56 @@ import (
 // one per shard, and what it has learnt of the backend.
 type endpoint struct {
 	url    string
+	name   string // url without its secrets, for logs
 	seed   uint64 // hash of url: its place in rendezvous hashing
 	dir    string
 	shards []*diskqueue.Queue
-	old    []*diskqueue.Queue // an earlier shard layout, draining first
+	old    []*layout // earlier shard layouts still holding data, oldest first
 	health health
-	v1Only atomic.Bool // the backend refused 2.0
+	gate   *gate // the backoff every shard of the endpoint shares
+
+	// v1Until (Unix ns) is when 2.0 is tried again after the backend
+	// refused it: a backend upgraded to 2.0 gets 2.0 again without a
+	// restart. 0: 2.0 (as configured).
+	v1Until atomic.Int64
+	recheck time.Duration // how long a fallback to 1.0 lasts
+}
+
+// layout is an earlier shard count's queues of an endpoint, drained before
+// the current layout sends so that no series goes out of order.
+type layout struct {
+	count  int
+	dir    string
+	queues []*diskqueue.Queue
+}
+
+// oldest is the append time of the oldest record the layout holds; zero
+// when it is empty (it sorts first and is removed at once).
+func (l *layout) oldest() time.Time {
+	var t time.Time
+	for _, q := range l.queues {
+		if o := q.Stats().Oldest; !o.IsZero() && (t.IsZero() || o.Before(t)) {
+			t = o
+		}
+	}
+	return t
+}
+
+// isV1 says whether 2.0 requests are sent as 1.0 now.
+func (ep *endpoint) isV1() bool {
+	u := ep.v1Until.Load()
+	return u != 0 && time.Now().UnixNano() < u
+}
+
+// fellBack records that the backend refused 2.0: 1.0 until the recheck.
+func (ep *endpoint) fellBack(ctx context.Context, e *rwExporter, status int) {
+	if ep.isV1() {
+		return // another shard got there first
+	}
+	ep.v1Until.Store(time.Now().Add(ep.recheck).UnixNano())
+	e.tel.fallbacks.Add(ctx, 1, e.tel.with())
+	e.logger.Warn("The backend does not take remote write 2.0; sending 1.0, and trying 2.0 again after the recheck interval",
+		zap.Int("status", status), zap.String("endpoint", ep.name), zap.Duration("recheck", ep.recheck))
 }
 
 // endpointOf picks the endpoint of a series with balance: series, by

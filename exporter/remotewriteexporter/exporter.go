@@ -26,6 +26,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
 	"github.com/sluicehq/sluice/internal/promseries"
+	"github.com/sluicehq/sluice/internal/redact"
 )
 
 // rwExporter is the remote_write exporter: ConsumeMetrics translates,
@@ -41,6 +42,8 @@ type rwExporter struct {
 	client   *http.Client
 	tel      *telemetry
 	deltaLog health // says, at most once a minute, that delta points are refused
+	// queueHealth reports senders that cannot read their queue.
+	queueHealth queueHealth
 
 	dir       string   // <queue.directory>/<exporter id>
 	lock      *os.File // flock on dir
@@ -73,15 +76,20 @@ func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
 	}
 	sort.Slice(e.external, func(i, j int) bool { return e.external[i].Name < e.external[j].Name })
 	e.deltaLog.logger = set.Logger
+	e.queueHealth.logger = set.Logger
 	for _, url := range cfg.urls() {
-		ep := &endpoint{url: url, seed: xxhash.Sum64String(url)}
-		ep.health.logger, ep.health.endpoint = set.Logger, url
+		ep := &endpoint{url: url, name: redact.URL(url), seed: xxhash.Sum64String(url), gate: newGate(), recheck: v2Recheck}
+		ep.health.logger, ep.health.endpoint = set.Logger, ep.name
 		e.endpoints = append(e.endpoints, ep)
 	}
 	return e
 }
 
 func (e *rwExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// v2Recheck is how long a fallback from 2.0 to 1.0 lasts before 2.0 is
+// tried again (one request tells).
+const v2Recheck = 10 * time.Minute
 
 // unsafePath keeps an exporter id usable as a directory name.
 var unsafePath = regexp.MustCompile(`[^A-Za-z0-9._-]`)
@@ -91,6 +99,8 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 	if e.client, err = e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings); err != nil {
 		return fmt.Errorf("remote_write: HTTP client: %w", err)
 	}
+	e.client.CheckRedirect = noRedirects
+	e.queueHealth.setHost(host)
 	e.dir = filepath.Join(e.cfg.Queue.Directory, unsafePath.ReplaceAllString(e.set.ID.String(), "_"))
 	if err := e.openQueues(); err != nil {
 		e.closeQueues()
@@ -108,39 +118,58 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// startSenders starts one sender per shard of ep, after the senders that
-// drain an earlier shard layout of ep are done.
+// startSenders starts ep's delivery: first the earlier shard layouts
+// drain, one after another, oldest first; then one sender per shard of the
+// current layout. A series' older samples are in an older layout, so
+// nothing of a series is sent before what it queued earlier.
 func (e *rwExporter) startSenders(sendCtx context.Context, ep *endpoint) {
-	oldDone := make(chan struct{})
-	var oldWG sync.WaitGroup
-	for _, q := range ep.old {
-		oldWG.Add(1)
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			defer oldWG.Done()
-			_ = e.sendLoop(sendCtx, ep, q, true)
-		}()
-	}
+	e.wg.Add(1)
 	go func() {
-		oldWG.Wait()
-		close(oldDone)
+		defer e.wg.Done()
+		if !e.drainOld(sendCtx, ep) {
+			return // shutting down: what is left stays on disk for the next start
+		}
+		var wg sync.WaitGroup
+		for i, q := range ep.shards {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.sendLoop(sendCtx, ep, q, i, false)
+			}()
+		}
+		wg.Wait()
 	}()
-	hadOld := len(ep.old) > 0
-	for _, q := range ep.shards {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			select { // series keep their order: the old layout drains first
-			case <-oldDone:
-			case <-sendCtx.Done():
-				return
+}
+
+// drainOld sends everything ep's earlier layouts hold, a layout's shards in
+// parallel (each series is in one of them), and removes each layout once
+// every one of its queues is empty. It returns false when ctx ended (or
+// the queues were closed) first; the layout being drained is then kept.
+func (e *rwExporter) drainOld(ctx context.Context, ep *endpoint) bool {
+	for {
+		e.mu.RLock()
+		if len(ep.old) == 0 {
+			e.mu.RUnlock()
+			return true
+		}
+		l := ep.old[0]
+		e.mu.RUnlock()
+		empty := make([]bool, len(l.queues))
+		var wg sync.WaitGroup
+		for i, q := range l.queues {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				empty[i] = e.sendLoop(ctx, ep, q, i, true)
+			}()
+		}
+		wg.Wait()
+		for _, ok := range empty {
+			if !ok {
+				return false
 			}
-			if hadOld {
-				e.removeOldLayouts(ep)
-			}
-			_ = e.sendLoop(sendCtx, ep, q, false)
-		}()
+		}
+		e.removeLayout(ep, l)
 	}
 }
 
@@ -212,23 +241,28 @@ func (e *rwExporter) openEndpoint(ep *endpoint) error {
 		if !ok || err != nil || !ent.IsDir() || count == e.cfg.Shards || count < 1 {
 			continue
 		}
+		l := &layout{count: count, dir: ep.layoutDir(count)}
+		ep.old = append(ep.old, l) // before opening: closed with the others on an error
 		for i := 0; i < count; i++ {
-			q, err := diskqueue.Open(e.queueOptions(filepath.Join(ep.layoutDir(count), strconv.Itoa(i)), count))
+			q, err := diskqueue.Open(e.queueOptions(filepath.Join(l.dir, strconv.Itoa(i)), count))
 			if err != nil {
 				return fmt.Errorf("remote_write: opening the queue of an earlier layout (%d shards): %w", count, err)
 			}
-			ep.old = append(ep.old, q)
+			l.queues = append(l.queues, q)
 		}
 		e.logger.Info("Queue holds data of an earlier shard count; it is sent first to keep series in order",
-			zap.String("endpoint", ep.url), zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
+			zap.String("endpoint", ep.name), zap.Int("earlier_shards", count), zap.Int("shards", e.cfg.Shards))
 	}
+	// Oldest first: a layout written while an older one was still draining
+	// holds only data queued after everything in the older one.
+	sort.SliceStable(ep.old, func(i, j int) bool { return ep.old[i].oldest().Before(ep.old[j].oldest()) })
 	for i := 0; i < e.cfg.Shards; i++ {
 		q, err := diskqueue.Open(e.queueOptions(filepath.Join(ep.layoutDir(e.cfg.Shards), strconv.Itoa(i)), e.cfg.Shards))
 		if err != nil {
 			return fmt.Errorf("remote_write: opening the queue: %w", err)
 		}
 		if st := q.Stats(); st.RepairedBytes > 0 || st.CorruptRecs > 0 {
-			e.logger.Warn("Queue repaired at start", zap.String("endpoint", ep.url), zap.Int("shard", i),
+			e.logger.Warn("Queue repaired at start", zap.String("endpoint", ep.name), zap.Int("shard", i),
 				zap.Int64("torn_bytes_cut", st.RepairedBytes), zap.Int64("corrupt_records", st.CorruptRecs))
 		}
 		ep.shards = append(ep.shards, q)
@@ -236,25 +270,26 @@ func (e *rwExporter) openEndpoint(ep *endpoint) error {
 	return nil
 }
 
-// removeOldLayouts deletes ep's drained earlier layouts (once, by the
-// first new sender to get here).
-func (e *rwExporter) removeOldLayouts(ep *endpoint) {
+// removeLayout deletes an earlier layout of ep that drained.
+func (e *rwExporter) removeLayout(ep *endpoint, l *layout) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ep.old == nil {
-		return
-	}
-	for _, q := range ep.old {
+	var left int64
+	for _, q := range l.queues {
+		left += q.Stats().Records
 		_ = q.Close()
 	}
-	ep.old = nil
-	entries, _ := os.ReadDir(ep.dir)
-	for _, ent := range entries {
-		if strings.HasPrefix(ent.Name(), "shards-") && ent.Name() != filepath.Base(ep.layoutDir(e.cfg.Shards)) {
-			_ = os.RemoveAll(filepath.Join(ep.dir, ent.Name()))
-		}
+	ep.old = ep.old[1:]
+	if left > 0 {
+		// Next had nothing more to give, so nothing more can be sent.
+		e.logger.Warn("Earlier shard layout counts records it cannot read; removing it",
+			zap.String("endpoint", ep.name), zap.Int("earlier_shards", l.count), zap.Int64("records", left))
 	}
-	e.logger.Info("Earlier shard layout drained", zap.String("endpoint", ep.url))
+	if err := os.RemoveAll(l.dir); err != nil {
+		e.logger.Warn("Could not remove a drained shard layout", zap.String("dir", l.dir), errField(err))
+		return
+	}
+	e.logger.Info("Earlier shard layout drained", zap.String("endpoint", ep.name), zap.Int("earlier_shards", l.count))
 }
 
 func (e *rwExporter) allQueues() []*diskqueue.Queue {
@@ -262,7 +297,9 @@ func (e *rwExporter) allQueues() []*diskqueue.Queue {
 	defer e.mu.RUnlock()
 	out := append([]*diskqueue.Queue(nil), e.queues...)
 	for _, ep := range e.endpoints {
-		out = append(out, ep.old...)
+		for _, l := range ep.old {
+			out = append(out, l.queues...)
+		}
 	}
 	return out
 }
@@ -328,7 +365,7 @@ func (e *rwExporter) getEncoder() *encoder {
 	}
 	for i, b := range enc.b {
 		ep := e.endpoints[i/e.cfg.Shards]
-		b.reset(e.cfg.ProtobufMessage == MessageV2 && !ep.v1Only.Load())
+		b.reset(e.cfg.ProtobufMessage == MessageV2 && !ep.isV1())
 	}
 	enc.delta = recordHeader{}
 	return enc
@@ -448,62 +485,6 @@ func mergeLabels(dst, ls, ext []labels.Label) []labels.Label {
 		dst = append(dst, l)
 	}
 	return append(dst, ext[i:]...)
-}
-
-// health logs the state of delivery when it changes, not per request.
-type health struct {
-	logger   *zap.Logger
-	endpoint string
-
-	mu          sync.Mutex
-	failingNow  bool
-	lastReject  time.Time
-	lastDelta   time.Time
-	failingFrom time.Time
-}
-
-func (h *health) failing(status int, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.failingNow {
-		return
-	}
-	h.failingNow, h.failingFrom = true, time.Now()
-	h.logger.Error("Remote write failing; retrying with backoff, data waits in the queue",
-		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Error(err))
-}
-
-func (h *health) ok() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.failingNow {
-		return
-	}
-	h.failingNow = false
-	h.logger.Info("Remote write recovered", zap.String("endpoint", h.endpoint),
-		zap.Duration("failed_for", time.Since(h.failingFrom).Round(time.Millisecond)))
-}
-
-func (h *health) rejected(status int, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if time.Since(h.lastReject) < 10*time.Second {
-		return
-	}
-	h.lastReject = time.Now()
-	h.logger.Error("Remote write request rejected by the backend; its data is dropped (not retried)",
-		zap.String("endpoint", h.endpoint), zap.Int("status", status), zap.Error(err))
-}
-
-func (h *health) deltaRefused(n recordHeader) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if time.Since(h.lastDelta) < time.Minute {
-		return
-	}
-	h.lastDelta = time.Now()
-	h.logger.Warn("Dropping points with delta temporality: Prometheus stores cumulative series; convert them upstream (deltatocumulative processor) or send them as cumulative",
-		zap.Int64("samples", n.samples), zap.Int64("histograms", n.histograms))
 }
 
 // targetInfo adds the target_info series of md's resources.

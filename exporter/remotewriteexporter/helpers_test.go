@@ -26,6 +26,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sluicehq/sluice/bench/sink"
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter/internal/metadata"
@@ -51,6 +53,13 @@ type running struct {
 // queue in dir (a fresh temporary one when empty); mut adjusts the config.
 func startExporter(t *testing.T, endpoint, dir string, mut func(*Config)) *running {
 	t.Helper()
+	return startExporterSet(t, endpoint, dir, mut, nil)
+}
+
+// startExporterSet is startExporter with settings of the test's own
+// (a logger to read, a host to report status to).
+func startExporterSet(t *testing.T, endpoint, dir string, mut func(*Config), adjust func(*exporter.Settings) component.Host) *running {
+	t.Helper()
 	cfg := createDefaultConfig()
 	cfg.ClientConfig.Endpoint = endpoint
 	if dir == "" {
@@ -70,11 +79,17 @@ func startExporter(t *testing.T, endpoint, dir string, mut func(*Config)) *runni
 	set := exporterSettings()
 	set.TelemetrySettings = tt.NewTelemetrySettings()
 	set.BuildInfo = component.BuildInfo{Version: "test"}
+	host := componenttest.NewNopHost()
+	if adjust != nil {
+		if h := adjust(&set); h != nil {
+			host = h
+		}
+	}
 	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := exp.Start(context.Background(), host); err != nil {
 		t.Fatal(err)
 	}
 	r := &running{exp: exp.(*rwExporter), tel: tt, cfg: cfg}
@@ -103,6 +118,16 @@ func (r *running) counter(t *testing.T, name string, want ...attribute.KeyValue)
 
 func kind(k string) attribute.KeyValue   { return attribute.String("kind", k) }
 func reason(r string) attribute.KeyValue { return attribute.String("reason", r) }
+
+// observed makes the exporter log to an observer the test reads.
+func observed(logs **observer.ObservedLogs) func(*exporter.Settings) component.Host {
+	return func(set *exporter.Settings) component.Host {
+		core, l := observer.New(zap.DebugLevel)
+		set.Logger = zap.New(core)
+		*logs = l
+		return nil
+	}
+}
 
 // startSink runs bench/sink on loopback; its remote-write URL is returned.
 func startSink(t *testing.T) (*sink.Sink, string) {

@@ -9,12 +9,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 
 	"github.com/sluicehq/sluice/internal/diskqueue"
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/rwproto"
 )
 
@@ -32,7 +34,8 @@ type outcome int
 const (
 	delivered outcome = iota
 	retry             // 5xx, 429, network error, timeout: try again after a backoff
-	rejected          // another 4xx: drop, counted by status code
+	rejected          // another 4xx, or a 3xx: drop, counted by status code
+	authRetry         // 401 or 403 with retry_on_auth_error: try again after its interval
 	fallBack          // the backend does not take 2.0: resend as 1.0
 )
 
@@ -45,25 +48,92 @@ type attempt struct {
 	err        error
 }
 
+// reason names the attempt's failure in telemetry: http_<code>, or
+// network_error for no answer at all.
+func (a attempt) reason() string {
+	if a.status == 0 {
+		return "network_error"
+	}
+	return "http_" + strconv.Itoa(a.status)
+}
+
 // sendLoop delivers the records of one shard's queue in order, one request
-// in flight, until ctx ends. With untilEmpty it stops once the queue is
-// empty (an old shard layout draining before the new one starts).
-func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Queue, untilEmpty bool) error {
-	for {
-		if untilEmpty && q.Stats().Records == 0 {
-			return nil
+// in flight, until ctx ends or the queue is closed. With untilEmpty (an
+// earlier shard layout draining before the current one sends) it also
+// stops once nothing is left to read, and then empty is true. A queue that
+// fails to read or acknowledge (a disk error) is retried with backoff,
+// logged and reported in the component's status: the sender never gives up
+// on its shard while the exporter runs.
+func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Queue, shard int, untilEmpty bool) (empty bool) {
+	failures := 0
+	retryQueue := func(op string, err error) bool {
+		if ctx.Err() != nil || errors.Is(err, diskqueue.ErrClosed) {
+			return false
 		}
-		rec, err := q.Next(ctx)
-		if err != nil {
-			return err
-		}
-		if !e.deliver(ctx, ep, rec.Payload) {
-			return ctx.Err() // not acknowledged: sent again after a restart
-		}
-		if err := q.Ack(rec.End); err != nil {
-			return err
+		e.tel.queueErrors.Add(ctx, 1, e.tel.with(attribute.String("op", op)))
+		e.queueHealth.failed(ep.name, shard, op, err, failures == 0)
+		wait := e.backoff(failures)
+		failures++
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+			return true
 		}
 	}
+	worked := func() {
+		if failures > 0 {
+			failures = 0
+			e.queueHealth.recovered(ep.name, shard)
+		}
+	}
+	for {
+		if untilEmpty && q.Stats().Records == 0 {
+			return true
+		}
+		rec, err := e.next(ctx, q, untilEmpty)
+		if errors.Is(err, errNothingLeft) {
+			return true
+		}
+		if err != nil {
+			if !retryQueue("read", err) {
+				return false
+			}
+			continue
+		}
+		if !e.deliver(ctx, ep, rec.Payload) {
+			return false // not acknowledged: sent again after a restart
+		}
+		for {
+			if err = q.Ack(rec.End); err == nil {
+				break
+			}
+			if !retryQueue("acknowledge", err) {
+				return false
+			}
+		}
+		worked()
+	}
+}
+
+// drainIdle is how long a draining sender waits for a record before it
+// takes the queue as empty: nothing appends to an earlier layout, so a
+// Next that waits has nothing left to give.
+const drainIdle = time.Second
+
+var errNothingLeft = errors.New("nothing left to read")
+
+func (e *rwExporter) next(ctx context.Context, q *diskqueue.Queue, untilEmpty bool) (diskqueue.Record, error) {
+	if !untilEmpty {
+		return q.Next(ctx)
+	}
+	nctx, cancel := context.WithTimeout(ctx, drainIdle)
+	defer cancel()
+	rec, err := q.Next(nctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return rec, errNothingLeft
+	}
+	return rec, err
 }
 
 // deliver sends one queued request until the backend takes it or it is
@@ -73,7 +143,7 @@ func (e *rwExporter) deliver(ctx context.Context, ep *endpoint, payload []byte) 
 	h, body, err := parseRecord(payload)
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
-		e.logger.Error("Dropping a queued request this version cannot read", zap.Error(err))
+		e.logger.Error("Dropping a queued request this version cannot read", errField(err))
 		return true
 	}
 	for try := 0; ; try++ {
@@ -90,57 +160,69 @@ func (e *rwExporter) deliver(ctx context.Context, ep *endpoint, payload []byte) 
 				}
 			}
 		}
-		if h.message == 2 && ep.v1Only.Load() {
+		if h.message == 2 && ep.isV1() {
 			var ok bool
 			if h, body, ok = e.rewrite(ctx, h, body, true, 0); !ok {
 				return true
 			}
 		}
+		probe, err := ep.gate.acquire(ctx)
+		if err != nil {
+			return false
+		}
 		if try > 0 {
 			e.tel.count(ctx, e.tel.retried, h)
 		}
 		a := e.send(ctx, ep, h, body)
+		if a.outcome == retry && ctx.Err() != nil {
+			ep.gate.abandoned(probe) // shutting down: not the backend's failure
+			return false
+		}
 		switch a.outcome {
 		case delivered:
-			if a.written != nil {
-				w := *a.written
-				short := recordHeader{samples: h.samples - w.samples, histograms: h.histograms - w.histograms, exemplars: h.exemplars - w.exemplars}
-				short.samples, short.histograms, short.exemplars = max(short.samples, 0), max(short.histograms, 0), max(short.exemplars, 0)
-				if short.samples+short.histograms+short.exemplars > 0 {
-					e.tel.drop(ctx, short, reasonNotWritten)
-					e.logger.Warn("The backend answered 2xx but wrote less than it was sent",
-						zap.Int64("samples_sent", h.samples), zap.Int64("samples_written", w.samples),
-						zap.Int64("histograms_sent", h.histograms), zap.Int64("histograms_written", w.histograms))
-				}
-				h.samples, h.histograms, h.exemplars = h.samples-short.samples, h.histograms-short.histograms, h.exemplars-short.exemplars
-			}
-			e.tel.count(ctx, e.tel.sent, h)
-			ep.health.ok()
+			ep.gate.succeeded(probe)
+			e.delivered(ctx, ep, h, a)
 			return true
 		case fallBack:
-			if ep.v1Only.CompareAndSwap(false, true) {
-				e.tel.fallbacks.Add(ctx, 1, e.tel.with())
-				e.logger.Warn("The backend does not take remote write 2.0; sending 1.0 from now on",
-					zap.Int("status", a.status), zap.String("endpoint", ep.url))
-			}
-			continue
+			ep.gate.succeeded(probe)
+			ep.fellBack(ctx, e, a.status)
 		case rejected:
-			e.tel.drop(ctx, h, "http_"+strconv.Itoa(a.status))
+			ep.gate.succeeded(probe)
+			e.tel.drop(ctx, h, a.reason())
 			ep.health.rejected(a.status, a.err)
 			return true
 		case retry:
-			e.tel.count(ctx, e.tel.failed, h)
+			e.tel.count(ctx, e.tel.failed, h, attribute.String("reason", a.reason()))
 			ep.health.failing(a.status, a.err)
-			wait := e.backoff(try)
-			if a.retryAfter > 0 {
-				wait = a.retryAfter
-			}
-			select {
-			case <-ctx.Done():
-				return false
-			case <-time.After(wait):
-			}
+			ep.gate.failed(probe, func(tries int) time.Duration { return e.backoff(tries - 1) }, a.retryAfter)
+		case authRetry:
+			e.tel.count(ctx, e.tel.failed, h, attribute.String("reason", a.reason()))
+			every := e.cfg.RetryOnAuthError.Interval
+			ep.health.authRefused(a.status, a.err, every)
+			ep.gate.failed(probe, func(int) time.Duration { return every }, max(every, a.retryAfter))
 		}
+	}
+}
+
+// delivered counts what the backend took, and what its written headers
+// say it did not store.
+func (e *rwExporter) delivered(ctx context.Context, ep *endpoint, h recordHeader, a attempt) {
+	if a.written != nil {
+		w := *a.written
+		short := recordHeader{samples: h.samples - w.samples, histograms: h.histograms - w.histograms, exemplars: h.exemplars - w.exemplars}
+		short.samples, short.histograms, short.exemplars = max(short.samples, 0), max(short.histograms, 0), max(short.exemplars, 0)
+		if short.samples+short.histograms+short.exemplars > 0 {
+			e.tel.drop(ctx, short, reasonNotWritten)
+			e.logger.Warn("The backend answered 2xx but wrote less than it was sent",
+				zap.Int64("samples_sent", h.samples), zap.Int64("samples_written", w.samples),
+				zap.Int64("histograms_sent", h.histograms), zap.Int64("histograms_written", w.histograms))
+		}
+		h.samples, h.histograms, h.exemplars = h.samples-short.samples, h.histograms-short.histograms, h.exemplars-short.exemplars
+	}
+	e.tel.count(ctx, e.tel.sent, h)
+	ep.health.ok()
+	if u := ep.v1Until.Load(); h.message == 2 && u != 0 && ep.v1Until.CompareAndSwap(u, 0) {
+		e.logger.Info("The backend takes remote write 2.0 again", zap.String("endpoint", ep.name))
 	}
 }
 
@@ -154,7 +236,7 @@ func (e *rwExporter) rewrite(ctx context.Context, h recordHeader, body []byte, a
 	}
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
-		e.logger.Error("Dropping a queued request that does not decode", zap.Error(err))
+		e.logger.Error("Dropping a queued request that does not decode", errField(err))
 		return h, nil, false
 	}
 	if cutoff > 0 {
@@ -164,7 +246,7 @@ func (e *rwExporter) rewrite(ctx context.Context, h recordHeader, body []byte, a
 	nh, nb, err := d.encode()
 	if err != nil {
 		e.tel.drop(ctx, h, reasonUndecodable)
-		e.logger.Error("Dropping a queued request that does not encode again", zap.Error(err))
+		e.logger.Error("Dropping a queued request that does not encode again", errField(err))
 		return h, nil, false
 	}
 	if nh.samples+nh.histograms == 0 {
@@ -232,8 +314,18 @@ func (e *rwExporter) send(ctx context.Context, ep *endpoint, h recordHeader, bod
 		a.outcome = fallBack
 	case code == http.StatusTooManyRequests || code/100 == 5:
 		a.outcome = retry
-		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
+		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		a.err = fmt.Errorf("HTTP %d: %s", code, bytes.TrimSpace(msg))
+	case (code == http.StatusUnauthorized || code == http.StatusForbidden) && e.cfg.RetryOnAuthError.Enabled:
+		a.outcome = authRetry
+		a.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		a.err = fmt.Errorf("HTTP %d: %s", code, bytes.TrimSpace(msg))
+	case code/100 == 3:
+		// The client does not follow redirects (see noRedirects): followed,
+		// a 302 or 303 turns the POST into a bodiless GET whose 200 would
+		// count as delivered, and the credentials would go to another host.
+		a.outcome = rejected
+		a.err = fmt.Errorf("HTTP %d: the endpoint redirects (to %q); redirects are not followed: configure the final URL", code, redact.URL(resp.Header.Get("Location")))
 	default:
 		a.outcome = rejected
 		a.err = fmt.Errorf("HTTP %d: %s", code, bytes.TrimSpace(msg))
@@ -260,20 +352,38 @@ func writtenHeaders(hd http.Header) (recordHeader, bool) {
 	return w, found
 }
 
-// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when
-// absent or unreadable. It is capped at 5 minutes so that one bad answer
-// cannot park a shard for a day.
-func parseRetryAfter(v string) time.Duration {
+// maxRetryAfter caps Retry-After so that one bad answer cannot park an
+// endpoint for a day.
+const maxRetryAfter = 5 * time.Minute
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date, relative to
+// now; 0 when absent, unreadable or in the past. It is capped at
+// maxRetryAfter, also for values whose nanoseconds would not fit a
+// time.Duration (which would otherwise wrap round to a negative wait).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	var d time.Duration
-	if s, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case s <= 0: // negative, or out of range below
+			return 0
+		case s >= int64(maxRetryAfter/time.Second):
+			return maxRetryAfter
+		}
+		return time.Duration(s) * time.Second
 	}
-	return min(max(d, 0), 5*time.Minute)
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	// Sub saturates instead of wrapping for dates centuries away.
+	return min(max(t.Sub(now), 0), maxRetryAfter)
 }
+
+// noRedirects is the HTTP client's CheckRedirect: a 3xx comes back as it
+// is, and send counts it as an error.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 var errShuttingDown = errors.New("remote_write exporter is shutting down")

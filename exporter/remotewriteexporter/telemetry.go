@@ -33,6 +33,7 @@ const (
 type telemetry struct {
 	sent, failed, retried, dropped metric.Int64Counter
 	fallbacks                      metric.Int64Counter
+	queueErrors                    metric.Int64Counter
 	duration                       metric.Float64Histogram
 	reg                            metric.Registration
 	id                             attribute.KeyValue // exporter="<id>", on every series
@@ -48,7 +49,7 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 		return nil, err
 	}
 	if t.failed, err = m.Int64Counter("otelcol_remote_write_failed",
-		metric.WithDescription("Samples, histograms and exemplars in requests that failed and will be retried (kind)."), metric.WithUnit("{item}")); err != nil {
+		metric.WithDescription("Samples, histograms and exemplars in requests that failed and will be retried (kind, reason: http_<code> or network_error)."), metric.WithUnit("{item}")); err != nil {
 		return nil, err
 	}
 	if t.retried, err = m.Int64Counter("otelcol_remote_write_retried",
@@ -61,6 +62,10 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 	}
 	if t.fallbacks, err = m.Int64Counter("otelcol_remote_write_fallbacks",
 		metric.WithDescription("Times the backend refused remote write 2.0 and the exporter fell back to 1.0.")); err != nil {
+		return nil, err
+	}
+	if t.queueErrors, err = m.Int64Counter("otelcol_remote_write_queue_errors",
+		metric.WithDescription("Failed reads and acknowledgements of the disk queue by a sender (op: read, acknowledge); the sender retries with backoff.")); err != nil {
 		return nil, err
 	}
 	if t.duration, err = m.Float64Histogram("otelcol_remote_write_request_duration",

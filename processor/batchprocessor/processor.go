@@ -50,7 +50,25 @@ type batchProcessor struct {
 	closed  bool
 
 	exporters sync.WaitGroup // one goroutine per shard
+
+	// exportCtx is the parent of every shard's export context; Shutdown
+	// cancels it once it stops waiting, so an export blocked downstream
+	// (a full queue with full_policy: block) returns an error instead of
+	// holding the collector's shutdown for ever.
+	exportCtx     context.Context
+	cancelExports context.CancelFunc
+	// shutdownBound is how long Shutdown waits for exports when its
+	// context has no deadline (the collector's service gives none).
+	shutdownBound time.Duration
 }
+
+// defaultShutdownBound: exports still running this long after Shutdown
+// began are cancelled.
+const defaultShutdownBound = 30 * time.Second
+
+// exportGrace is how long cancelled exports get to return before Shutdown
+// gives up on them.
+const exportGrace = 5 * time.Second
 
 func newBatchProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*batchProcessor, error) {
 	keys := make([]string, len(cfg.MetadataKeys))
@@ -69,7 +87,9 @@ func newBatchProcessor(set processor.Settings, cfg *Config, next consumer.Metric
 		keys:          keys,
 		limit:         int(cfg.MetadataCardinalityLimit),
 		shards:        map[string]*shard{},
+		shutdownBound: defaultShutdownBound,
 	}
+	p.exportCtx, p.cancelExports = context.WithCancel(context.Background())
 	tel, err := newTelemetry(set.ID, set.TelemetrySettings, p.held)
 	if err != nil {
 		return nil, fmt.Errorf("batch processor telemetry: %w", err)
@@ -170,7 +190,7 @@ func (p *batchProcessor) shardKey(md client.Metadata) string {
 // startShardLocked creates the shard of one metadata combination and starts
 // its exporter. The exported context carries just these metadata values.
 func (p *batchProcessor) startShardLocked(key string, values map[string][]string) *shard {
-	ctx := client.NewContext(context.Background(), client.Info{Metadata: client.NewMetadata(values)})
+	ctx := client.NewContext(p.exportCtx, client.Info{Metadata: client.NewMetadata(values)})
 	s := newShard(p, ctx)
 	p.shards[key] = s
 	p.exporters.Add(1)
@@ -181,7 +201,11 @@ func (p *batchProcessor) startShardLocked(key string, values map[string][]string
 	return s
 }
 
-// Shutdown refuses new data, exports everything accepted and waits for it.
+// Shutdown refuses new data, exports everything accepted and waits for it
+// until ctx ends or, when ctx has no deadline, shutdownBound has passed.
+// Then it cancels the exports still running: a batch whose export fails
+// that way is reported as failed to its wait_for_result callers, not as
+// delivered, and Shutdown returns an error saying how much was not exported.
 func (p *batchProcessor) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
@@ -198,14 +222,33 @@ func (p *batchProcessor) Shutdown(ctx context.Context) error {
 		p.exporters.Wait()
 		close(done)
 	}()
+	var bound <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		t := time.NewTimer(p.shutdownBound)
+		defer t.Stop()
+		bound = t.C
+	}
+	var why error
 	select {
 	case <-done:
+		p.cancelExports()
 		p.tel.shutdown()
 		return nil
 	case <-ctx.Done():
-		points, _ := p.held()
-		return fmt.Errorf("batch processor: shutdown gave up with %d data points not yet exported: %w", points, ctx.Err())
+		why = ctx.Err()
+	case <-bound:
+		why = fmt.Errorf("exports still running after %s", p.shutdownBound)
 	}
+	points, _ := p.held()
+	p.cancelExports()
+	grace := time.NewTimer(exportGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		p.tel.shutdown()
+	case <-grace.C:
+	}
+	return fmt.Errorf("batch processor: shutdown gave up with %d data points not yet exported (cancelled): %w", points, why)
 }
 
 // held sums the data points held and counts the shards, for telemetry.

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/zapslog"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
 
@@ -38,7 +39,7 @@ type scrapeReceiver struct {
 }
 
 func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *scrapeReceiver {
-	return &scrapeReceiver{cfg: cfg, set: set, next: next, logger: zapslog.New(set.Logger)}
+	return &scrapeReceiver{cfg: cfg, set: set, next: next, logger: slog.New(redact.Handler(zapslog.New(set.Logger).Handler()))}
 }
 
 func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {

@@ -6,9 +6,12 @@ import (
 
 	"github.com/prometheus/prometheus/scrape"
 	"go.uber.org/zap"
+
+	"github.com/sluicehq/sluice/internal/redact"
 )
 
-// healthWatch logs a target's health when it changes — once when it goes
+// healthWatch logs a target's health when it changes (its URL redacted:
+// params and userinfo may hold credentials) — once when it goes
 // down (with the URL and Prometheus' error), once when it comes back — so a
 // failing target is visible without a log line per scrape.
 type healthWatch struct {
@@ -31,9 +34,9 @@ func (h *healthWatch) check(active map[string][]*scrape.Target) {
 				if err := t.LastError(); err != nil {
 					errText = err.Error()
 				}
-				h.logger.Warn("scrape target down", zap.String("target", url), zap.String("job", job), zap.String("error", errText))
+				h.logger.Warn("scrape target down", zap.String("target", redact.URL(url)), zap.String("job", job), zap.String("error", redact.Text(errText)))
 			} else if h.last[url] == scrape.HealthBad {
-				h.logger.Info("scrape target up again", zap.String("target", url), zap.String("job", job))
+				h.logger.Info("scrape target up again", zap.String("target", redact.URL(url)), zap.String("job", job))
 			}
 			h.last[url] = health
 		}

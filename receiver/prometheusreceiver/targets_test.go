@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,4 +74,53 @@ config:
 	}
 	failing.Store(false)
 	comptest.WaitFor(t, 10*time.Second, "the up-again message", func() bool { return logs.FilterMessage("scrape target up again").Len() == 1 })
+}
+
+// A target whose URL carries a credential in its query (params) is logged
+// with the value redacted: by the health log and by Prometheus' own scrape
+// loop (debug), whose records pass through the redacting handler.
+func TestTargetSecretsAreRedactedInLogs(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("api_key") != "k3yValue" {
+			t.Errorf("the target did not get its api_key: %s", r.URL)
+		}
+		fmt.Fprint(w, "garbage{{{\n") // unparsable: Prometheus logs it at debug
+	}))
+	defer srv.Close()
+
+	var raw map[string]any
+	_ = yaml.Unmarshal([]byte(fmt.Sprintf(`
+config:
+  scrape_configs:
+    - job_name: app
+      scrape_interval: 100ms
+      scrape_timeout: 100ms
+      params: {api_key: [k3yValue]}
+      static_configs: [{targets: [%q]}]
+`, hostOf(srv))), &raw)
+	cfg := createDefaultConfig().(*Config)
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Shutdown(context.Background())
+	comptest.WaitFor(t, 10*time.Second, "the down warning", func() bool { return logs.FilterMessage("scrape target down").Len() == 1 })
+	if got := logs.FilterMessage("scrape target down").All()[0].ContextMap()["target"]; got != srv.URL+"/metrics?api_key=REDACTED" {
+		t.Errorf("target logged as %v, want the URL with its api_key redacted", got)
+	}
+	for _, e := range logs.All() {
+		if line := e.Message + " " + fmt.Sprint(e.ContextMap()); strings.Contains(line, "k3yValue") {
+			t.Errorf("the api_key in a log line: %s", line)
+		}
+	}
+	t.Logf("%d log lines checked", logs.Len())
 }
