@@ -15,7 +15,10 @@ func BenchmarkCollect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := newReceiver(cfg, receiverSettings(), nil)
+	r, err := newReceiver(cfg, receiverSettings(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	r.g, r.instance = g, "benchhost"
 	if _, err := r.collectMetrics(); err != nil {
 		b.Logf("collection reported: %v", err)

@@ -17,5 +17,9 @@ func NewFactory() receiver.Factory {
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return newReceiver(cfg.(*Config), set, next), nil
+	r, err := newReceiver(cfg.(*Config), set, next)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }

@@ -57,7 +57,10 @@ func newTestReceiver(t testing.TB, cfg *Config) *unixReceiver {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r := newReceiver(cfg, receiverSettings(), nil)
+	r, err := newReceiver(cfg, receiverSettings(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g, err := gatherer(cfg.flags(), len(cfg.SetCollectors) > 0, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

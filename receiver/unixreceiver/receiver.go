@@ -9,10 +9,10 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
-	"go.uber.org/zap"
 
 	"github.com/sluicehq/sluice/internal/promseries"
 	"github.com/sluicehq/sluice/internal/zapslog"
@@ -28,13 +28,33 @@ type unixReceiver struct {
 	b        *promseries.Builder
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
+
+	// Failures are counted, logged rate-limited and reported as the
+	// component's status; the run goroutine alone uses these.
+	host        component.Host
+	tel         *telemetry
+	hostLog     limitedLog
+	pipelineLog limitedLog
+	hostErr     string // the last host error reported as status, "" when OK
 }
 
-func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) *unixReceiver {
-	return &unixReceiver{cfg: cfg, set: set, next: next, b: promseries.NewBuilder(metadata.ScopeName)}
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*unixReceiver, error) {
+	tel, err := newTelemetry(set.ID, set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &unixReceiver{
+		cfg: cfg, set: set, next: next, b: promseries.NewBuilder(metadata.ScopeName), tel: tel,
+		hostLog:     limitedLog{logger: set.Logger, msg: "Host metrics incomplete", every: defaultLogEvery},
+		pipelineLog: limitedLog{logger: set.Logger, msg: "Host metrics not delivered", every: defaultLogEvery},
+	}, nil
 }
 
-func (r *unixReceiver) Start(_ context.Context, _ component.Host) error {
+// Start fails only on settings that cannot apply in this process. A path
+// that is missing (a host mount not there yet) is not one: the collectors
+// that need it are set up again at every collection, and until then the
+// receiver's status is a recoverable error.
+func (r *unixReceiver) Start(_ context.Context, host component.Host) error {
 	r.instance = r.cfg.Instance
 	if r.instance == "" {
 		h, err := os.Hostname()
@@ -47,7 +67,7 @@ func (r *unixReceiver) Start(_ context.Context, _ component.Host) error {
 	if err != nil {
 		return err
 	}
-	r.g = g
+	r.g, r.host = g, host
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.done.Add(1)
@@ -69,9 +89,7 @@ func (r *unixReceiver) run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.CollectionInterval)
 	defer t.Stop()
 	for {
-		if err := r.collect(ctx); err != nil && ctx.Err() == nil {
-			r.set.Logger.Warn("Host metrics not delivered", zap.Error(err))
-		}
+		r.collect(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -80,16 +98,66 @@ func (r *unixReceiver) run(ctx context.Context) {
 	}
 }
 
-// collect reads the host once and passes the result on.
-func (r *unixReceiver) collect(ctx context.Context) error {
+// collect reads the host once and passes on what was read, also when some
+// collectors failed.
+func (r *unixReceiver) collect(ctx context.Context) {
 	md, err := r.collectMetrics()
+	r.reportHost(ctx, err)
 	if md.DataPointCount() == 0 {
-		return err
+		return
 	}
-	if cerr := r.next.ConsumeMetrics(ctx, md); cerr != nil {
-		return errors.Join(err, cerr)
+	if err := r.next.ConsumeMetrics(ctx, md); err != nil {
+		if ctx.Err() == nil {
+			r.tel.failure(ctx, reasonPipeline)
+			r.pipelineLog.failure(err, time.Now())
+		}
+		return
 	}
-	return err
+	r.pipelineLog.success()
+}
+
+// reportHost counts and logs a failed reading of the host and reports it as
+// a recoverable error status (the next collection tries again); the first
+// clean reading after one reports OK.
+func (r *unixReceiver) reportHost(ctx context.Context, err error) {
+	if err == nil {
+		r.hostLog.success()
+		if r.hostErr != "" {
+			r.hostErr = ""
+			componentstatus.ReportStatus(r.host, componentstatus.NewEvent(componentstatus.StatusOK))
+		}
+		return
+	}
+	setup, gather := failureReasons(err)
+	if setup {
+		r.tel.failure(ctx, reasonSetup)
+	}
+	if gather {
+		r.tel.failure(ctx, reasonGather)
+	}
+	r.hostLog.failure(err, time.Now())
+	if msg := err.Error(); msg != r.hostErr {
+		r.hostErr = msg
+		componentstatus.ReportStatus(r.host, componentstatus.NewRecoverableErrorEvent(err))
+	}
+}
+
+// failureReasons tells a collection's setup error (some collectors could
+// not be set up) from other errors of the gather.
+func failureReasons(err error) (setup, gather bool) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var se *setupError
+		if errors.As(e, &se) {
+			setup = true
+		} else {
+			gather = true
+		}
+	}
+	return setup, gather
 }
 
 // collectMetrics gathers node_exporter's metric families and builds them

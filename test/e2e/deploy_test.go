@@ -73,10 +73,12 @@ func TestKubernetesManifestConfigs(t *testing.T) {
 // helmCases render the chart as each deployment pattern; every render must
 // carry a valid config and the non-root security context.
 var helmCases = map[string][]string{
-	"gateway statefulset": {},
-	"edge daemonset":      {"--set", "controller=daemonset", "--set", "hostMetrics=true"},
-	"deployment":          {"--set", "controller=deployment", "--set", "replicas=3"},
-	"sharded scrapers":    {"--set", "shard.enabled=true", "--set-string", "config=" + shardedConfig},
+	"gateway statefulset":   {},
+	"edge daemonset":        {"--set", "controller=daemonset", "--set", "hostMetrics=true"},
+	"daemonset queue only":  {"--set", "controller=daemonset"},
+	"daemonset no hostPath": {"--set", "controller=daemonset", "--set-string", "queue.hostPath="},
+	"deployment":            {"--set", "controller=deployment", "--set", "replicas=3"},
+	"sharded scrapers":      {"--set", "shard.enabled=true", "--set-string", "config=" + shardedConfig},
 }
 
 const shardedConfig = `receivers:
@@ -100,17 +102,23 @@ service:
       exporters: [remote_write]
 `
 
-// TestHelmChart renders deploy/helm/sluice with bin/helm (installed by
-// `make test`) and validates what it renders.
-func TestHelmChart(t *testing.T) {
+// helmTemplate renders deploy/helm/sluice with bin/helm (installed by
+// `make test`) and the given arguments.
+func helmTemplate(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
 	helm := filepath.Join(repoRoot(t), "bin", "helm")
 	if _, err := os.Stat(helm); err != nil {
 		t.Fatalf("%s is missing: `make helm` installs it (go install helm.sh/helm/v3/cmd/helm@v3.22.0)", helm)
 	}
 	chart := filepath.Join(repoRoot(t), "deploy", "helm", "sluice")
+	return exec.Command(helm, append([]string{"template", "sluice", chart}, args...)...).CombinedOutput()
+}
+
+// TestHelmChart renders deploy/helm/sluice and validates what it renders.
+func TestHelmChart(t *testing.T) {
 	for name, args := range helmCases {
 		t.Run(name, func(t *testing.T) {
-			out, err := exec.Command(helm, append([]string{"template", "sluice", chart}, args...)...).CombinedOutput()
+			out, err := helmTemplate(t, args...)
 			if err != nil {
 				t.Fatalf("helm template: %v\n%s", err, out)
 			}
@@ -127,7 +135,7 @@ func TestHelmChart(t *testing.T) {
 			}
 		})
 	}
-	out, err := exec.Command(helm, "template", "sluice", chart, "--set", "controller=deployment", "--set", "shard.enabled=true").CombinedOutput()
+	out, err := helmTemplate(t, "--set", "controller=deployment", "--set", "shard.enabled=true")
 	if err == nil || !strings.Contains(string(out), "shard.enabled needs controller: statefulset") {
 		t.Errorf("sharding without a statefulset: %v\n%s", err, out)
 	}
