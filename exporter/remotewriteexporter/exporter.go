@@ -263,7 +263,8 @@ func (e *rwExporter) openEndpoint(ep *endpoint) error {
 		}
 		if st := q.Stats(); st.RepairedBytes > 0 || st.CorruptRecs > 0 {
 			e.logger.Warn("Queue repaired at start", zap.String("endpoint", ep.name), zap.Int("shard", i),
-				zap.Int64("torn_bytes_cut", st.RepairedBytes), zap.Int64("corrupt_records", st.CorruptRecs))
+				zap.Int64("torn_bytes_cut", st.RepairedBytes), zap.Int64("corrupt_ranges", st.CorruptRecs),
+				zap.Int64("corrupt_bytes", st.CorruptBytes), zap.Int64("records_kept", st.Records))
 		}
 		ep.shards = append(ep.shards, q)
 	}

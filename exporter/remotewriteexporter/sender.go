@@ -87,6 +87,18 @@ func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Qu
 			e.queueHealth.recovered(ep.name, shard)
 		}
 	}
+	// Failures the queue survives on its own (a failed fsync or rotation, a
+	// segment removed behind its back) are logged here, at most every 10 s.
+	var ioSeen int64
+	var ioLogged time.Time
+	ioCheck := func() {
+		n, last := q.IOErrors()
+		if n > ioSeen && time.Since(ioLogged) >= 10*time.Second {
+			e.logger.Warn("Disk queue I/O trouble; the queue went on", zap.String("endpoint", ep.name),
+				zap.Int("shard", shard), zap.Int64("errors", n-ioSeen), errField(last))
+			ioSeen, ioLogged = n, time.Now()
+		}
+	}
 	for {
 		if untilEmpty && q.Stats().Records == 0 {
 			return true
@@ -113,6 +125,7 @@ func (e *rwExporter) sendLoop(ctx context.Context, ep *endpoint, q *diskqueue.Qu
 			}
 		}
 		worked()
+		ioCheck()
 	}
 }
 

@@ -89,7 +89,17 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 		return nil, err
 	}
 	qLost, err := m.Int64ObservableCounter("otelcol_remote_write_queue_lost_records", metric.WithUnit("{request}"),
-		metric.WithDescription("Queued requests lost: reason full (dropped by full_policy drop_oldest) or corrupt (failed their checksum)."))
+		metric.WithDescription("Queued requests lost: reason full (dropped by full_policy drop_oldest) or corrupt (damaged ranges skipped; each held at least one request)."))
+	if err != nil {
+		return nil, err
+	}
+	qLostBytes, err := m.Int64ObservableCounter("otelcol_remote_write_queue_lost_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Queued bytes lost: reason full (drop_oldest), corrupt (damaged ranges skipped) or torn (an unfinished last record cut at start)."))
+	if err != nil {
+		return nil, err
+	}
+	qIOErrors, err := m.Int64ObservableCounter("otelcol_remote_write_queue_io_errors",
+		metric.WithDescription("Disk failures the queue survived: failed fsyncs and segment rotations, segment files removed behind its back."))
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +109,7 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 	}
 	full := metric.WithAttributes(t.id, attribute.String("reason", "full"))
 	corrupt := metric.WithAttributes(t.id, attribute.String("reason", "corrupt"))
+	torn := metric.WithAttributes(t.id, attribute.String("reason", "torn"))
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		var st diskqueue.Stats
 		var oldest time.Time
@@ -108,6 +119,10 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 			st.Records += s.Records
 			st.DroppedRecs += s.DroppedRecs
 			st.CorruptRecs += s.CorruptRecs
+			st.DroppedBytes += s.DroppedBytes
+			st.CorruptBytes += s.CorruptBytes
+			st.RepairedBytes += s.RepairedBytes
+			st.IOErrors += s.IOErrors
 			if !s.Oldest.IsZero() && (oldest.IsZero() || s.Oldest.Before(oldest)) {
 				oldest = s.Oldest
 			}
@@ -121,9 +136,13 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 		o.ObserveFloat64(qAge, age, own)
 		o.ObserveInt64(qLost, st.DroppedRecs, full)
 		o.ObserveInt64(qLost, st.CorruptRecs, corrupt)
+		o.ObserveInt64(qLostBytes, st.DroppedBytes, full)
+		o.ObserveInt64(qLostBytes, st.CorruptBytes, corrupt)
+		o.ObserveInt64(qLostBytes, st.RepairedBytes, torn)
+		o.ObserveInt64(qIOErrors, st.IOErrors, own)
 		o.ObserveInt64(nShards, int64(shards()), own)
 		return nil
-	}, qBytes, qRecords, qAge, qLost, nShards)
+	}, qBytes, qRecords, qAge, qLost, qLostBytes, qIOErrors, nShards)
 	if err != nil {
 		return nil, err
 	}

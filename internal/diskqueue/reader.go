@@ -259,3 +259,12 @@ func (q *Queue) oldest() time.Time {
 	}
 	return time.Time{}
 }
+
+// IOErrors returns how many failures the queue survived (fsyncs,
+// rotations, vanished segments) and the last of them, cheaply enough to ask
+// after every record.
+func (q *Queue) IOErrors() (int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.stats.IOErrors, q.stats.LastIOError
+}
