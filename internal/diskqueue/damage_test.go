@@ -2,7 +2,6 @@ package diskqueue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // placed is where one appended record lies in the stream.
@@ -220,28 +218,17 @@ func checkAfterDamage(t *testing.T, o Options, recs []placed, hit span) {
 func drainIdx(t *testing.T, q *Queue) []int {
 	t.Helper()
 	var out []int
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		rec, err := q.Next(ctx)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			return out
+	for _, p := range drain(t, q, true) {
+		if len(p) < 13 {
+			t.Fatalf("delivered a payload that was never appended: %q", p)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rec.Payload) < 12 || string(rec.Payload[:4]) != "rec-" {
-			t.Fatalf("delivered a payload that was never appended: %.40q", rec.Payload)
-		}
-		i, err := strconv.Atoi(string(rec.Payload[4:12]))
-		if err != nil || string(rec.Payload) != string(damagePayload(i, len(rec.Payload)-13)) {
-			t.Fatalf("delivered a payload that was never appended: %.40q", rec.Payload)
+		i, err := strconv.Atoi(p[4:12])
+		if err != nil || !strings.HasPrefix(p, "rec-") || p != string(damagePayload(i, len(p)-13)) {
+			t.Fatalf("delivered a payload that was never appended: %.40q", p)
 		}
 		out = append(out, i)
-		if err := q.Ack(rec.End); err != nil {
-			t.Fatal(err)
-		}
 	}
+	return out
 }
 
 // Both checkpoint slots spoiled: the queue replays from its oldest segment,
