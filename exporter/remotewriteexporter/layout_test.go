@@ -2,9 +2,6 @@ package remotewriteexporter
 
 import (
 	"context"
-	"encoding/hex"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -117,18 +114,7 @@ func TestOldLayoutsDrainOldestFirst(t *testing.T) {
 // not compress), about 1 KiB each, at timestamp ts.
 func bigRound(n int, ts int64) pmetric.Metrics {
 	md := pmetric.NewMetrics()
-	metrics := newResource(md, "j", "host:1")
-	for i := range n {
-		m := promMetric(metrics, fmt.Sprintf("big_%d", i), "gauge")
-		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-		dp.SetTimestamp(ms(ts))
-		dp.SetDoubleValue(1)
-		b := make([]byte, 512)
-		for j := range b {
-			b[j] = byte(rand.IntN(256))
-		}
-		dp.Attributes().PutStr("pad", hex.EncodeToString(b))
-	}
+	comptest.AppendIncompressible(newResource(md, "j", "host:1"), n, ms(ts))
 	return md
 }
 

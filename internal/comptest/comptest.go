@@ -4,6 +4,9 @@
 package comptest
 
 import (
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -71,5 +76,23 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// AppendIncompressible appends n gauges big_0 … big_<n-1> at ts to ms, each
+// with a random 1 KiB "pad" attribute, so that requests built from them do
+// not compress and a small queue fills after a known number of points.
+func AppendIncompressible(ms pmetric.MetricSlice, n int, ts pcommon.Timestamp) {
+	for i := range n {
+		m := ms.AppendEmpty()
+		m.SetName(fmt.Sprintf("big_%d", i))
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.SetDoubleValue(1)
+		b := make([]byte, 512)
+		for j := range b {
+			b[j] = byte(rand.IntN(256))
+		}
+		dp.Attributes().PutStr("pad", hex.EncodeToString(b))
 	}
 }

@@ -2,10 +2,7 @@ package batchprocessor
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter"
+	"github.com/sluicehq/sluice/internal/comptest"
 )
 
 // bigGauges is n gauge points whose label values are random (so the
@@ -24,18 +22,7 @@ import (
 func bigGauges(n, round int) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
-	for i := range n {
-		m := ms.AppendEmpty()
-		m.SetName(fmt.Sprintf("big_%d", i))
-		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-		dp.SetTimestamp(pcommon.Timestamp(1e15 + 1e6*int64(round)))
-		dp.SetDoubleValue(1)
-		b := make([]byte, 512)
-		for j := range b {
-			b[j] = byte(rand.IntN(256))
-		}
-		dp.Attributes().PutStr("pad", hex.EncodeToString(b))
-	}
+	comptest.AppendIncompressible(ms, n, pcommon.Timestamp(1e15+1e6*int64(round)))
 	return md
 }
 
