@@ -79,9 +79,9 @@ const (
 	DefaultLabelLimit              = 128
 	DefaultLabelNameLengthLimit    = 1 << 10
 	DefaultLabelValueLengthLimit   = 64 << 10
-	DefaultMaxSeriesPerRequest     = 100_000
+	DefaultMaxSeriesPerRequest     = 50_000
 	DefaultMaxDecompressedBodySize = 32 << 20
-	DefaultMaxRequestMemory        = 64 << 20
+	DefaultMaxRequestMemory        = 32 << 20
 	DefaultMaxConcurrentRequests   = 8
 )
 

@@ -160,7 +160,7 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 			if err != nil {
 				return err
 			}
-			if err := d.bud.charge(costLabel); err != nil { // the sample while the series is read
+			if err := d.bud.charge(costSampleRead); err != nil {
 				return err
 			}
 			d.samples = append(d.samples, prompb.Sample{Value: v, Timestamp: t})

@@ -38,6 +38,7 @@ const (
 	costDenseBucket  = 8   // a native histogram bucket written densely (uint64)
 	costSeries       = 256 // a series' structs, plus its label bytes
 	costLabel        = 32  // a label of a series while it is read
+	costSampleRead   = 32  // a 1.0 sample while its series is read (16 B, and the slice grows by doubling)
 	costMessageByte  = 8   // a histogram or exemplar message parsed by prompb, per byte on the wire
 	costV2Sample     = 48  // writev2.Sample, with slice growth
 	costV2Histogram  = 600 // writev2.Histogram, with slice growth

@@ -172,13 +172,14 @@ func (e *statusError) Error() string { return e.msg }
 
 func refusal(status int, msg string) error { return &statusError{status: status, msg: msg} }
 
-// decodeBody reads, decompresses and decodes the body into pdata. The body
-// and decompressed buffers go back to their pools before the pipeline is
-// called: what is decoded no longer refers to them.
+// decodeBody reads, decompresses and decodes the body into pdata. Each
+// buffer goes back to its pool as soon as it is done with, so that a push
+// holds at most two of body, decompressed payload and decoded data at once:
+// what is decoded no longer refers to the payload (labels are copied).
 func (r *rwReceiver) decodeBody(req *http.Request, msg string) (pmetric.Metrics, counts, error) {
 	body, err := readBody(req.Body, req.ContentLength, r.cfg.ServerConfig.MaxRequestBodySize)
-	defer putBuffer(body)
 	if err != nil {
+		putBuffer(body)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return pmetric.Metrics{}, counts{}, refusal(http.StatusRequestEntityTooLarge,
@@ -191,33 +192,42 @@ func (r *rwReceiver) decodeBody(req *http.Request, msg string) (pmetric.Metrics,
 		return pmetric.Metrics{}, counts{}, refusal(http.StatusBadRequest, "reading the body: "+err.Error())
 	}
 	raw, err := decompress(*body, r.cfg.MaxDecompressedBodySize)
-	defer putBuffer(raw)
+	putBuffer(body)
 	if err != nil {
+		putBuffer(raw)
 		return pmetric.Metrics{}, counts{}, err
 	}
-	b := promseries.NewBuilder(metadata.ScopeName)
-	bud := &budget{limit: r.cfg.MaxRequestMemory}
-	var c counts
-	if msg == rwproto.MessageV1 {
-		d := v1Decoder{lim: r.cfg.Limits, bud: bud}
-		c, err = d.decode(b, *raw)
-		if isMalformed(err) {
-			err = fmt.Errorf("decoding %s: %w", msg, err)
-		}
-	} else {
-		if err := prescanV2(*raw, r.cfg.Limits, bud); err != nil {
-			return pmetric.Metrics{}, counts{}, err
-		}
-		var wr writev2.Request
-		if err := wr.Unmarshal(*raw); err != nil {
-			return pmetric.Metrics{}, counts{}, refusal(http.StatusBadRequest, "decoding "+msg+": "+err.Error())
-		}
-		c, err = addV2(b, &wr, r.cfg.Limits, bud)
-	}
+	c, b, err := r.decode(*raw, msg)
+	putBuffer(raw)
 	if err != nil {
 		return pmetric.Metrics{}, counts{}, err
 	}
 	return b.Metrics(), c, nil
+}
+
+// decode adds a decompressed request to a new builder, within the limits.
+func (r *rwReceiver) decode(raw []byte, msg string) (counts, *promseries.Builder, error) {
+	b := promseries.NewBuilder(metadata.ScopeName)
+	bud := &budget{limit: r.cfg.MaxRequestMemory}
+	var c counts
+	var err error
+	if msg == rwproto.MessageV1 {
+		d := v1Decoder{lim: r.cfg.Limits, bud: bud}
+		c, err = d.decode(b, raw)
+		if isMalformed(err) {
+			err = fmt.Errorf("decoding %s: %w", msg, err)
+		}
+		return c, b, err
+	}
+	if err := prescanV2(raw, r.cfg.Limits, bud); err != nil {
+		return c, b, err
+	}
+	var wr writev2.Request
+	if err := wr.Unmarshal(raw); err != nil {
+		return c, b, refusal(http.StatusBadRequest, "decoding "+msg+": "+err.Error())
+	}
+	c, err = addV2(b, &wr, r.cfg.Limits, bud)
+	return c, b, err
 }
 
 // refuse answers err: a limitError or statusError with its status (and a
