@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit race validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit race fuzz-short validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-check lint clean
 
 all: build
 
@@ -53,6 +53,7 @@ test:
 	$(call timed,vet,$(MAKE) --no-print-directory vet)
 	$(call timed,unit,$(MAKE) --no-print-directory unit)
 	$(call timed,race,$(MAKE) --no-print-directory race)
+	$(call timed,fuzz-short,$(MAKE) --no-print-directory fuzz-short)
 	$(call timed,build,$(MAKE) --no-print-directory build)
 	$(call timed,check-generate,$(MAKE) --no-print-directory check-generate)
 	$(call timed,validate-configs,$(MAKE) --no-print-directory validate-configs)
@@ -78,6 +79,14 @@ unit:
 RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/... ./processor/...
 race:
 	go test -race -count=1 $(RACE_PKGS)
+
+# fuzz-short: the remote_write receiver's decoders against prompb's, for a
+# bounded time (longer by hand: -fuzztime 10m); findings land in the
+# package's testdata/fuzz/ and are kept as corpus entries.
+FUZZ_TIME ?= 20s
+fuzz-short:
+	go test -run '^$$' -fuzz FuzzDecodeV2 -fuzztime $(FUZZ_TIME) ./receiver/remotewritereceiver/
+	go test -run '^$$' -fuzz FuzzDecodeV1 -fuzztime $(FUZZ_TIME) ./receiver/remotewritereceiver/
 
 validate-configs:
 	@for f in configs/*.yaml; do \

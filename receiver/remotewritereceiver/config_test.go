@@ -22,10 +22,19 @@ func TestConfig(t *testing.T) {
 	if err != nil || cfg.ServerConfig.NetAddr.Endpoint != DefaultEndpoint || cfg.Path != "/api/v1/write" || cfg.PipelineTimeout != DefaultPipelineTimeout {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
+	if cfg.LabelLimit != DefaultLabelLimit || cfg.MaxRequestMemory != DefaultMaxRequestMemory || cfg.MaxConcurrentRequests != DefaultMaxConcurrentRequests ||
+		cfg.ServerConfig.ReadTimeout != DefaultReadTimeout || cfg.ServerConfig.ReadHeaderTimeout != DefaultReadHeaderTimeout {
+		t.Fatalf("default limits: %+v, server %+v", cfg.Limits, cfg.ServerConfig)
+	}
 	cfg, err = loadConfig(t, "custom")
 	if err != nil || cfg.ServerConfig.NetAddr.Endpoint != "0.0.0.0:19291" || cfg.Path != "/receive" ||
 		cfg.ServerConfig.MaxRequestBodySize != 1<<20 || !cfg.ServerConfig.Auth.HasValue() || cfg.PipelineTimeout != 3*time.Second {
 		t.Fatalf("custom: %+v %v", cfg, err)
+	}
+	want := createDefaultConfig().Limits
+	want.LabelLimit, want.LabelValueLengthLimit, want.MaxConcurrentRequests = 64, 4096, 32
+	if cfg.Limits != want || cfg.ServerConfig.ReadTimeout != 5*time.Second || cfg.ServerConfig.ReadHeaderTimeout != DefaultReadHeaderTimeout {
+		t.Fatalf("custom limits: %+v, read timeouts %s %s", cfg.Limits, cfg.ServerConfig.ReadTimeout, cfg.ServerConfig.ReadHeaderTimeout)
 	}
 }
 
@@ -34,6 +43,7 @@ func TestConfigErrors(t *testing.T) {
 		"bad_path":         `path: "receive" must start with /`,
 		"misspelt":         "has invalid keys: pathh",
 		"negative_timeout": "pipeline_timeout: -1s is negative",
+		"negative_limit":   "max_series_per_request: -1 is negative; give 0 for no limit",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

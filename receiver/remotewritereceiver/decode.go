@@ -97,8 +97,9 @@ func (p *pending) flush(b *promseries.Builder, c *counts) {
 }
 
 // addV2 adds a 2.0 request to b: metadata comes with each series, start
-// timestamps with each sample.
-func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
+// timestamps with each sample. lim's label limits apply to each series, and
+// bud is charged for what is added (prescanV2 charged for the structs).
+func addV2(b *promseries.Builder, req *writev2.Request, lim Limits, bud *budget) (counts, error) {
 	var c counts
 	hasExemplars := false
 	for i := range req.Timeseries {
@@ -106,9 +107,13 @@ func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
 	}
 	p := newPending(hasExemplars)
 	var sb labels.ScratchBuilder
+	chk := seriesChecker{lim: lim}
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
 		if err := checkRefs(ts, len(req.Symbols)); err != nil {
+			return c, fmt.Errorf("timeseries %d: %w", i, err)
+		}
+		if err := checkLabelsV2(&chk, ts.LabelsRefs, req.Symbols); err != nil {
 			return c, fmt.Errorf("timeseries %d: %w", i, err)
 		}
 		ls, err := ts.ToLabels(&sb, req.Symbols)
@@ -127,14 +132,20 @@ func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
 				promseries.Metadata{Type: md.Type, Help: md.Help, Unit: md.Unit})
 		}
 		for _, s := range ts.Samples {
+			if err := bud.point(ls.Len()); err != nil {
+				return c, fmt.Errorf("timeseries %d: %w", i, err)
+			}
 			p.add(b, &c, ls, s.Timestamp, s.Value, s.StartTimestamp)
 		}
 		for _, h := range ts.Histograms {
-			if err := addHistogram(b, ls, &v2Histogram{h}, &c, p); err != nil {
+			if err := addHistogram(b, ls, &v2Histogram{h}, &c, p, bud); err != nil {
 				return c, fmt.Errorf("timeseries %d: %w", i, err)
 			}
 		}
 		for _, e := range ts.Exemplars {
+			if err := bud.point(len(e.LabelsRefs) / 2); err != nil {
+				return c, fmt.Errorf("timeseries %d: %w", i, err)
+			}
 			ex, err := e.ToExemplar(&sb, req.Symbols)
 			if err != nil {
 				return c, fmt.Errorf("timeseries %d exemplar: %w", i, err)
@@ -146,27 +157,98 @@ func addV2(b *promseries.Builder, req *writev2.Request) (counts, error) {
 	return c, nil
 }
 
+// checkLabelsV2 applies the label limits to a series' references (already
+// checked to be inside symbols).
+func checkLabelsV2(chk *seriesChecker, refs []uint32, symbols []string) error {
+	chk.reset()
+	for i := 0; i+1 < len(refs); i += 2 {
+		seen := func() string {
+			return seriesString(func(yield func(string, string) bool) {
+				for j := 0; j < i && yield(symbols[refs[j]], symbols[refs[j+1]]); j += 2 {
+				}
+			}, true)
+		}
+		if err := chk.label(symbols[refs[i]], symbols[refs[i+1]], seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prescanV2 counts the series of a 2.0 request and charges bud for what
+// prompb's decoding will allocate for it, before it does: a message of two
+// bytes on the wire is a struct of hundreds. Malformed input is left for
+// prompb to refuse.
+func prescanV2(raw []byte, lim Limits, bud *budget) error {
+	const (
+		fieldRequestSymbols    = 4
+		fieldRequestTimeseries = 5
+		fieldV2LabelsRefs      = 1
+		fieldV2Samples         = 2
+		fieldV2Histograms      = 3
+		fieldV2Exemplars       = 4
+	)
+	series := 0
+	var cost int64
+	_ = eachField(raw, "Request", func(num int32, typ int, v []byte) error {
+		switch {
+		case num == fieldRequestSymbols:
+			cost += costV2SymbolBase + int64(len(v))
+		case num == fieldRequestTimeseries && typ == wireBytes:
+			series++
+			cost += costSeries
+			return eachField(v, "TimeSeries", func(num int32, typ int, v []byte) error {
+				switch num {
+				case fieldV2LabelsRefs:
+					cost += costV2LabelRef * int64(max(1, len(v))) // packed: at least a byte a reference
+				case fieldV2Samples:
+					cost += costV2Sample
+				case fieldV2Histograms:
+					cost += costV2Histogram + costMessageByte*int64(len(v))
+				case fieldV2Exemplars:
+					cost += costV2Exemplar + costMessageByte*int64(len(v))
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err := checkSeriesCount(lim, series); err != nil {
+		return err
+	}
+	return bud.charge(cost)
+}
+
 // addHistogram adds a native histogram sample; an invalid one fails the
 // request (as Prometheus refuses it), and one pdata cannot carry (a float
 // histogram whose counts are not whole numbers, say) is counted and left out.
-func addHistogram(b *promseries.Builder, ls labels.Labels, h histogramSample, c *counts, p *pending) error {
+func addHistogram(b *promseries.Builder, ls labels.Labels, h histogramSample, c *counts, p *pending, bud *budget) error {
 	var reason string
+	var pos, neg []histogram.Span
 	if h.IsFloatHistogram() {
 		fh := h.ToFloatHistogram()
 		if err := fh.Validate(); err != nil {
-			return fmt.Errorf("series %s: invalid native histogram at %d: %w", ls, h.GetTimestamp(), err)
+			return fmt.Errorf("series %s: invalid native histogram at %d: %w", cutLabels(ls, false), h.GetTimestamp(), err)
 		}
 		reason = b.AddHistogram(ls, h.GetTimestamp(), nil, fh, h.startTimestamp())
+		pos, neg = fh.PositiveSpans, fh.NegativeSpans
 	} else {
 		ih := h.ToIntHistogram()
 		if err := ih.Validate(); err != nil {
-			return fmt.Errorf("series %s: invalid native histogram at %d: %w", ls, h.GetTimestamp(), err)
+			return fmt.Errorf("series %s: invalid native histogram at %d: %w", cutLabels(ls, false), h.GetTimestamp(), err)
 		}
 		reason = b.AddHistogram(ls, h.GetTimestamp(), ih, nil, h.startTimestamp())
+		pos, neg = ih.PositiveSpans, ih.NegativeSpans
 	}
 	if reason != "" {
 		c.unfitHistograms.add(reason)
 		return nil
+	}
+	// Charged once taken: the builder keeps the sparse buckets, and writes
+	// them densely only when the pdata is made, after the whole push is in.
+	if err := bud.charge(costPoint + costPointLabel*int64(ls.Len()) +
+		costDenseBucket*(bucketsWritten(pos)+bucketsWritten(neg))); err != nil {
+		return err
 	}
 	p.sample(ls, h.GetTimestamp())
 	c.histograms++
@@ -219,7 +301,7 @@ func checkRefs(ts *writev2.TimeSeries, symbols int) error {
 // checkSeries rejects what no backend would store: a series without a name.
 func checkSeries(ls labels.Labels) error {
 	if ls.Get(model.MetricNameLabel) == "" {
-		return fmt.Errorf("series %s has no __name__", ls)
+		return fmt.Errorf("series %s has no __name__", cutLabels(ls, false))
 	}
 	return nil
 }

@@ -44,6 +44,9 @@ const (
 // conversion (decodev1_test.go holds the two side by side, and a fuzz target
 // compares them on arbitrary bytes).
 type v1Decoder struct {
+	lim     Limits  // label limits and max_series_per_request; zero: none
+	bud     *budget // charged for what the request takes as it is read; nil: no limit
+	chk     seriesChecker
 	sb      labels.ScratchBuilder
 	samples []prompb.Sample // the current series' samples
 	other   [][]byte        // its exemplar and histogram messages, with their field numbers in kinds
@@ -68,12 +71,14 @@ func (d *v1Decoder) decode(b *promseries.Builder, raw []byte) (counts, error) {
 	// First the metadata, which decides how the series are grouped into
 	// metrics, and whether any series carries exemplars.
 	hasExemplars := false
+	series := 0
 	err := eachField(raw, "WriteRequest", func(num int32, typ int, v []byte) error {
 		switch num {
 		case fieldRequestTimeseries:
 			if typ != wireBytes {
 				return malformed("WriteRequest: wrong wire type %d for timeseries", typ)
 			}
+			series++
 			if !hasExemplars {
 				return eachField(v, "TimeSeries", func(num int32, typ int, _ []byte) error {
 					hasExemplars = hasExemplars || num == fieldSeriesExemplars
@@ -97,6 +102,10 @@ func (d *v1Decoder) decode(b *promseries.Builder, raw []byte) (counts, error) {
 	if err != nil {
 		return c, err
 	}
+	if err := checkSeriesCount(d.lim, series); err != nil {
+		return c, err
+	}
+	d.chk.lim = d.lim
 	p := newPending(hasExemplars)
 	i := 0
 	err = eachField(raw, "WriteRequest", func(num int32, _ int, v []byte) error {
@@ -119,7 +128,11 @@ func (d *v1Decoder) decode(b *promseries.Builder, raw []byte) (counts, error) {
 // series adds one TimeSeries message.
 func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pending) error {
 	d.sb.Reset()
+	d.chk.reset()
 	d.samples, d.other, d.kinds = d.samples[:0], d.other[:0], d.kinds[:0]
+	if err := d.bud.charge(costSeries); err != nil {
+		return err
+	}
 	err := eachField(msg, "TimeSeries", func(num int32, typ int, v []byte) error {
 		if num < fieldSeriesLabels || num > fieldSeriesHistograms {
 			return nil
@@ -133,14 +146,28 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 			if err != nil {
 				return err
 			}
+			// Checked before it is kept, so a series of a million
+			// labels is refused after label_limit of them.
+			if err := d.chk.label(name, value, d.seen); err != nil {
+				return err
+			}
+			if err := d.bud.charge(costLabel + int64(len(name)+len(value))); err != nil {
+				return err
+			}
 			d.sb.Add(name, value)
 		case fieldSeriesSamples:
 			v, t, err := sample(v)
 			if err != nil {
 				return err
 			}
+			if err := d.bud.charge(costSampleRead); err != nil {
+				return err
+			}
 			d.samples = append(d.samples, prompb.Sample{Value: v, Timestamp: t})
 		default:
+			if err := d.bud.charge(costPoint + costMessageByte*int64(len(v))); err != nil {
+				return err
+			}
 			d.other = append(d.other, v)
 			d.kinds = append(d.kinds, num)
 		}
@@ -171,11 +198,14 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 	if err := checkSeries(ls); err != nil {
 		return err
 	}
+	if err := d.bud.charge(int64(len(d.samples)) * (costPoint + costPointLabel*int64(ls.Len()))); err != nil {
+		return err
+	}
 	for _, s := range d.samples {
 		p.add(b, c, ls, s.Timestamp, s.Value, 0)
 	}
 	for _, h := range hs {
-		if err := addHistogram(b, ls, &v1Histogram{h}, c, p); err != nil {
+		if err := addHistogram(b, ls, &v1Histogram{h}, c, p, d.bud); err != nil {
 			return err
 		}
 	}
@@ -185,6 +215,12 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 		}})
 	}
 	return nil
+}
+
+// seen renders the labels of the current series read so far.
+func (d *v1Decoder) seen() string {
+	d.sb.Sort()
+	return cutLabels(d.sb.Labels(), true)
 }
 
 // label reads a Label message. The strings view msg: they are only used

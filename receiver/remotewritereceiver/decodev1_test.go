@@ -45,7 +45,7 @@ func addV1(b *promseries.Builder, req *prompb.WriteRequest) (counts, error) {
 			p.add(b, &c, ls, s.Timestamp, s.Value, 0)
 		}
 		for _, h := range ts.Histograms {
-			if err := addHistogram(b, ls, &v1Histogram{h}, &c, p); err != nil {
+			if err := addHistogram(b, ls, &v1Histogram{h}, &c, p, nil); err != nil {
 				return c, fmt.Errorf("timeseries %d: %w", i, err)
 			}
 		}

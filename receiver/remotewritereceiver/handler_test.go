@@ -3,7 +3,6 @@ package remotewritereceiver
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,15 +31,15 @@ func TestAnswers(t *testing.T) {
 		Histograms: []prompb.Histogram{prompb.FromIntHistogram(1, &histogram.Histogram{Count: 1, PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []int64{5}})},
 	}}}
 	// 2 MiB of zeros is about 100 KiB compressed: under the body limit, but
-	// announcing more than 16 times it once decompressed.
+	// announcing more than max_decompressed_body_size (1 MiB here).
 	huge := snappy.Encode(nil, bytes.Repeat([]byte{0}, 2<<20))
-	hugeLimit := int64(len(huge)) + 1024
 
 	for _, tc := range []struct {
 		name, method, contentType, encoding string
 		body                                []byte
 		next                                consumer.Metrics
 		maxBody                             int64
+		set                                 func(*Config)
 		status                              int
 		message                             string
 	}{
@@ -63,8 +62,8 @@ func TestAnswers(t *testing.T) {
 			status: http.StatusBadRequest, message: `timeseries 0: series {__name__="h"}: invalid native histogram at 1: 5 observations found in buckets, but the Count field is 1`},
 		{name: "body over max_request_body_size", body: snappyOf(t, good), contentType: ctV2, encoding: "snappy", maxBody: 100,
 			status: http.StatusRequestEntityTooLarge, message: "body larger than max_request_body_size (100 bytes)"},
-		{name: "decompressed size over the limit", body: huge, contentType: ctV2, encoding: "snappy", maxBody: hugeLimit,
-			status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("decompressed body of 2097152 bytes is over the limit of %d", 16*hugeLimit)},
+		{name: "decompressed size over the limit", body: huge, contentType: ctV2, encoding: "snappy", set: func(c *Config) { c.MaxDecompressedBodySize = 1 << 20 },
+			status: http.StatusRequestEntityTooLarge, message: "the body decompresses to 2097152 bytes, over max_decompressed_body_size (1048576)"},
 		{name: "pipeline refuses", body: snappyOf(t, good), contentType: ctV2, encoding: "snappy", next: consumertest.NewErr(errors.New("queue full")),
 			status: http.StatusServiceUnavailable, message: "the pipeline refused the data: queue full"},
 		{name: "pipeline refuses for good", body: snappyOf(t, good), contentType: ctV2, encoding: "snappy",
@@ -75,6 +74,9 @@ func TestAnswers(t *testing.T) {
 			cfg := createDefaultConfig()
 			if tc.maxBody > 0 {
 				cfg.ServerConfig.MaxRequestBodySize = tc.maxBody
+			}
+			if tc.set != nil {
+				tc.set(cfg)
 			}
 			sink := new(consumertest.MetricsSink)
 			next := tc.next

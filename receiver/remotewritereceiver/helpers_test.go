@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sluicehq/sluice/receiver/remotewritereceiver/internal/metadata"
 )
@@ -19,8 +21,21 @@ import (
 // returns the URL pushes go to.
 func startReceiver(t *testing.T, cfg *Config, next consumer.Metrics) string {
 	t.Helper()
+	url, _ := startReceiverTel(t, cfg, next)
+	return url
+}
+
+// startReceiverTel is startReceiver, also returning the receiver's telemetry.
+func startReceiverTel(t *testing.T, cfg *Config, next consumer.Metrics) (string, *componenttest.Telemetry) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	cfg.ServerConfig.NetAddr.Endpoint = "127.0.0.1:0"
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(cfg, set, next)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +44,24 @@ func startReceiver(t *testing.T, cfg *Config, next consumer.Metrics) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
-	return "http://" + r.addr + cfg.Path
+	return "http://" + r.addr + cfg.Path, tel
+}
+
+// counted is the value of the receiver's counter name for the series whose
+// attribute key is value.
+func counted(t *testing.T, tel *componenttest.Telemetry, name, key, value string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0 // nothing counted yet
+	}
+	var n int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		if v, ok := dp.Attributes.Value(attribute.Key(key)); ok && v.AsString() == value {
+			n += dp.Value
+		}
+	}
+	return n
 }
 
 // push posts body with the given headers and returns the status, the

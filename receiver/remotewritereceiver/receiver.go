@@ -10,13 +10,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/snappy"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
@@ -25,19 +25,15 @@ import (
 	"github.com/sluicehq/sluice/receiver/remotewritereceiver/internal/metadata"
 )
 
-// maxDecodedRatio bounds the decompressed size of a request at this many
-// times max_request_body_size: snappy's header states the size, so a small
-// body announcing a huge payload is refused before any memory is taken.
-const maxDecodedRatio = 16
-
 type rwReceiver struct {
-	cfg    *Config
-	set    receiver.Settings
-	next   consumer.Metrics
-	tel    *telemetry
-	server *http.Server
-	addr   string // where it listens, once started
-	done   sync.WaitGroup
+	cfg      *Config
+	set      receiver.Settings
+	next     consumer.Metrics
+	tel      *telemetry
+	inflight chan struct{} // a slot per push being worked on (max_concurrent_requests); nil: no limit
+	server   *http.Server
+	addr     string // where it listens, once started
+	done     sync.WaitGroup
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*rwReceiver, error) {
@@ -45,7 +41,11 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*rw
 	if err != nil {
 		return nil, err
 	}
-	return &rwReceiver{cfg: cfg, set: set, next: next, tel: tel}, nil
+	r := &rwReceiver{cfg: cfg, set: set, next: next, tel: tel}
+	if cfg.MaxConcurrentRequests > 0 {
+		r.inflight = make(chan struct{}, cfg.MaxConcurrentRequests)
+	}
+	return r, nil
 }
 
 func (r *rwReceiver) Start(ctx context.Context, host component.Host) error {
@@ -94,8 +94,10 @@ func (r *rwReceiver) Shutdown(ctx context.Context) error {
 }
 
 // ServeHTTP takes one push: 204 once the pipeline accepted it; 400 for a
-// body that does not decode, 413 for one too large, 415 for an unknown
-// message or encoding, 503 when the pipeline refuses (the sender retries).
+// body that does not decode or a series over a label limit, 413 for one too
+// large, 415 for an unknown message or encoding, 503 when the pipeline
+// refuses or max_concurrent_requests pushes are already in (the sender
+// retries).
 func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -107,42 +109,26 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.fail(req.Context(), w, http.StatusUnsupportedMediaType, err.Error())
 		return
 	}
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			r.fail(req.Context(), w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than max_request_body_size (%d bytes)", tooLarge.Limit))
+	// The slot is taken before the body is read: what bounds the memory of
+	// pushes in flight is that there are at most this many, each within
+	// the limits. One more is refused at once rather than queued, so that
+	// waiting pushes hold neither memory nor goroutines.
+	if r.inflight != nil {
+		select {
+		case r.inflight <- struct{}{}:
+			defer func() { <-r.inflight }()
+		default:
+			w.Header().Set("Retry-After", retryAfterBusy)
+			r.refuse(req.Context(), w, overLimit("max_concurrent_requests", http.StatusServiceUnavailable,
+				"max_concurrent_requests (%d) pushes are being taken already; retry later", r.cfg.MaxConcurrentRequests))
 			return
 		}
-		r.fail(req.Context(), w, http.StatusBadRequest, "reading the body: "+err.Error())
-		return
 	}
-	raw, status, err := decompress(body, r.maxDecoded())
+	md, c, err := r.decodeBody(req, msg)
 	if err != nil {
-		r.fail(req.Context(), w, status, err.Error())
+		r.refuse(req.Context(), w, err)
 		return
 	}
-	b := promseries.NewBuilder(metadata.ScopeName)
-	var c counts
-	if msg == rwproto.MessageV1 {
-		var d v1Decoder
-		c, err = d.decode(b, raw)
-		if isMalformed(err) {
-			err = fmt.Errorf("decoding %s: %w", msg, err)
-		}
-	} else {
-		var wr writev2.Request
-		if err := wr.Unmarshal(raw); err != nil {
-			r.fail(req.Context(), w, http.StatusBadRequest, "decoding "+msg+": "+err.Error())
-			return
-		}
-		c, err = addV2(b, &wr)
-	}
-	if err != nil {
-		r.fail(req.Context(), w, http.StatusBadRequest, err.Error())
-		return
-	}
-	md := b.Metrics()
 	if md.DataPointCount() > 0 {
 		ctx := req.Context()
 		if r.cfg.PipelineTimeout > 0 {
@@ -172,29 +158,92 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *rwReceiver) maxDecoded() int {
-	limit := r.cfg.ServerConfig.MaxRequestBodySize
-	if limit <= 0 {
-		limit = 20 << 20 // confighttp's default
-	}
-	return int(limit) * maxDecodedRatio
+// retryAfterBusy is the Retry-After of a push refused for
+// max_concurrent_requests, in seconds: pushes take milliseconds to decode.
+const retryAfterBusy = "1"
+
+// statusError is a refusal with its status.
+type statusError struct {
+	status int
+	msg    string
 }
 
-// decompress undoes snappy, refusing a payload that announces more than max
-// bytes before allocating it.
-func decompress(body []byte, max int) ([]byte, int, error) {
-	n, err := snappy.DecodedLen(body)
+func (e *statusError) Error() string { return e.msg }
+
+func refusal(status int, msg string) error { return &statusError{status: status, msg: msg} }
+
+// decodeBody reads, decompresses and decodes the body into pdata. Each
+// buffer goes back to its pool as soon as it is done with, so that a push
+// holds at most two of body, decompressed payload and decoded data at once:
+// what is decoded no longer refers to the payload (labels are copied).
+func (r *rwReceiver) decodeBody(req *http.Request, msg string) (pmetric.Metrics, counts, error) {
+	body, err := readBody(req.Body, req.ContentLength, r.cfg.ServerConfig.MaxRequestBodySize)
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("snappy: %w", err)
+		putBuffer(body)
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return pmetric.Metrics{}, counts{}, refusal(http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("body larger than max_request_body_size (%d bytes)", tooLarge.Limit))
+		}
+		if isTimeout(err) {
+			return pmetric.Metrics{}, counts{}, overLimit("read_timeout", http.StatusRequestTimeout,
+				"the body did not arrive within read_timeout (%s)", r.cfg.ServerConfig.ReadTimeout)
+		}
+		return pmetric.Metrics{}, counts{}, refusal(http.StatusBadRequest, "reading the body: "+err.Error())
 	}
-	if n > max {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("decompressed body of %d bytes is over the limit of %d", n, max)
-	}
-	raw, err := snappy.Decode(nil, body)
+	raw, err := decompress(*body, r.cfg.MaxDecompressedBodySize)
+	putBuffer(body)
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("snappy: %w", err)
+		putBuffer(raw)
+		return pmetric.Metrics{}, counts{}, err
 	}
-	return raw, 0, nil
+	c, b, err := r.decode(*raw, msg)
+	putBuffer(raw)
+	if err != nil {
+		return pmetric.Metrics{}, counts{}, err
+	}
+	return b.Metrics(), c, nil
+}
+
+// decode adds a decompressed request to a new builder, within the limits.
+func (r *rwReceiver) decode(raw []byte, msg string) (counts, *promseries.Builder, error) {
+	b := promseries.NewBuilder(metadata.ScopeName)
+	bud := &budget{limit: r.cfg.MaxRequestMemory}
+	var c counts
+	var err error
+	if msg == rwproto.MessageV1 {
+		d := v1Decoder{lim: r.cfg.Limits, bud: bud}
+		c, err = d.decode(b, raw)
+		if isMalformed(err) {
+			err = fmt.Errorf("decoding %s: %w", msg, err)
+		}
+		return c, b, err
+	}
+	if err := prescanV2(raw, r.cfg.Limits, bud); err != nil {
+		return c, b, err
+	}
+	var wr writev2.Request
+	if err := wr.Unmarshal(raw); err != nil {
+		return c, b, refusal(http.StatusBadRequest, "decoding "+msg+": "+err.Error())
+	}
+	c, err = addV2(b, &wr, r.cfg.Limits, bud)
+	return c, b, err
+}
+
+// refuse answers err: a limitError or statusError with its status (and a
+// limit counted by key), anything else 400.
+func (r *rwReceiver) refuse(ctx context.Context, w http.ResponseWriter, err error) {
+	var lim *limitError
+	var st *statusError
+	switch {
+	case errors.As(err, &lim):
+		r.tel.overLimit(ctx, lim.key)
+		r.fail(ctx, w, lim.status, err.Error())
+	case errors.As(err, &st):
+		r.fail(ctx, w, st.status, err.Error())
+	default:
+		r.fail(ctx, w, http.StatusBadRequest, err.Error())
+	}
 }
 
 // fail answers an error and counts it by status.

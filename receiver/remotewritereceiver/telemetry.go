@@ -15,8 +15,8 @@ import (
 // telemetry is the receiver's own metrics; every series carries
 // receiver="<id>".
 type telemetry struct {
-	acceptedItems, refusedRequests, dropped metric.Int64Counter
-	id                                      attribute.KeyValue
+	acceptedItems, refusedRequests, dropped, overLimitRequests metric.Int64Counter
+	id                                                         attribute.KeyValue
 }
 
 func newTelemetry(id component.ID, set component.TelemetrySettings) (*telemetry, error) {
@@ -33,6 +33,10 @@ func newTelemetry(id component.ID, set component.TelemetrySettings) (*telemetry,
 	}
 	if t.dropped, err = m.Int64Counter("otelcol_remote_write_receiver_dropped",
 		metric.WithDescription("Items of accepted requests that could not be carried (reason: exemplar_without_sample, float_histogram_fractional_counts, native_histogram_custom_buckets, native_histogram_schema_out_of_range, native_histogram_too_wide)."), metric.WithUnit("{item}")); err != nil {
+		return nil, err
+	}
+	if t.overLimitRequests, err = m.Int64Counter("otelcol_remote_write_receiver_over_limit_requests",
+		metric.WithDescription("Requests refused for a limit (limit: the configuration key, e.g. label_value_length_limit, max_request_memory, max_concurrent_requests, read_timeout)."), metric.WithUnit("{request}")); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -58,4 +62,8 @@ func (t *telemetry) add(ctx context.Context, c metric.Int64Counter, key, value s
 
 func (t *telemetry) refused(ctx context.Context, status int) {
 	t.refusedRequests.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("status", strconv.Itoa(status))))
+}
+
+func (t *telemetry) overLimit(ctx context.Context, key string) {
+	t.overLimitRequests.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("limit", key)))
 }
