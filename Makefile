@@ -80,13 +80,15 @@ RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/... ./proces
 race:
 	go test -race -count=1 $(RACE_PKGS)
 
-# fuzz-short: the remote_write receiver's decoders against prompb's, for a
-# bounded time (longer by hand: -fuzztime 10m); findings land in the
-# package's testdata/fuzz/ and are kept as corpus entries.
+# fuzz-short: the remote_write receiver's decoders against prompb's, and the
+# disk queue's Open over mutated queue files, for a bounded time (longer by
+# hand: FUZZ_TIME=10m); findings land in the package's testdata/fuzz/ and
+# are kept as corpus entries.
 FUZZ_TIME ?= 20s
 fuzz-short:
 	go test -run '^$$' -fuzz FuzzDecodeV2 -fuzztime $(FUZZ_TIME) ./receiver/remotewritereceiver/
 	go test -run '^$$' -fuzz FuzzDecodeV1 -fuzztime $(FUZZ_TIME) ./receiver/remotewritereceiver/
+	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZ_TIME) ./internal/diskqueue/
 
 validate-configs:
 	@for f in configs/*.yaml; do \
