@@ -2,6 +2,7 @@ package prometheusreceiver
 
 import (
 	"context"
+	"strings"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -32,7 +33,12 @@ type appender struct {
 
 // Append records one sample with its metadata; nothing leaves before Commit.
 func (a *appender) Append(_ storage.SeriesRef, ls labels.Labels, st, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
-	if fam := opts.MetricFamilyName; fam != "" && fam != a.lastFamily && !opts.Metadata.IsEmpty() {
+	// Prometheus' loop names its report series' families "up\xff" and so on
+	// (its cache keys); the family is "up".
+	if fam := strings.TrimSuffix(opts.MetricFamilyName, "\xff"); fam != "" && fam != a.lastFamily && !opts.Metadata.IsEmpty() {
+		// Prometheus' loop hands the family name as a view of its read
+		// buffer, which goes back to its pool before Commit: copy it.
+		fam = strings.Clone(fam)
 		a.b.SetMetadata(fam, promseries.Metadata{Type: opts.Metadata.Type, Help: opts.Metadata.Help, Unit: opts.Metadata.Unit})
 		a.lastFamily = fam
 	}

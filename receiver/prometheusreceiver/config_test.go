@@ -51,6 +51,7 @@ func TestConfigErrors(t *testing.T) {
 		"prometheus/misspelt":        {"Prometheus config", "field scrape_intervall not found"},
 		"prometheus/empty":           {"no scrape_configs and no scrape_config_files"},
 		"prometheus/bad_shard":       {"shard::index must be in [0, shard::count-1] = [0, 2], got 3"},
+		"prometheus/bad_loop":        {`scrape_loop must be "prometheus" or "sluice", got "vmagent"`},
 	}
 	for id, wants := range cases {
 		t.Run(id, func(t *testing.T) {
@@ -64,6 +65,19 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigScrapeLoop(t *testing.T) {
+	if got := createDefaultConfig().(*Config).ScrapeLoop; got != LoopPrometheus {
+		t.Errorf("default scrape_loop = %q, want %q", got, LoopPrometheus)
+	}
+	cfg, err := loadConfig(t, "prometheus/sluice_loop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ScrapeLoop != LoopSluice {
+		t.Errorf("scrape_loop = %q, want %q", cfg.ScrapeLoop, LoopSluice)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/scrape"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -19,13 +20,26 @@ import (
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/zapslog"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/scrapeloop"
 
 	// Every service discovery mechanism Prometheus ships registers itself.
 	_ "github.com/prometheus/prometheus/discovery/install"
 )
 
-// scrapeReceiver runs Prometheus' own discovery and scrape managers, with an
-// appender that hands each scrape to the pipeline.
+// scrapeManager is what the receiver needs of a scrape loop; Prometheus'
+// scrape.Manager and Sluice's scrapeloop.Manager both are one (scrape_loop
+// picks). TargetsActive and TargetsDropped give the same *scrape.Target
+// values either way, for the health log, telemetry and status page.
+type scrapeManager interface {
+	Run(tsets <-chan map[string][]*targetgroup.Group) error
+	Stop()
+	TargetsActive() map[string][]*scrape.Target
+	TargetsDropped() map[string][]*scrape.Target
+}
+
+// scrapeReceiver runs Prometheus' own discovery manager and a scrape loop
+// (Prometheus' or ours), with an appender that hands each scrape to the
+// pipeline.
 type scrapeReceiver struct {
 	cfg    *Config
 	set    receiver.Settings
@@ -34,8 +48,11 @@ type scrapeReceiver struct {
 
 	cancel    context.CancelFunc
 	discovery *discovery.Manager
-	scrape    *scrape.Manager
-	wg        sync.WaitGroup
+	scrape    scrapeManager
+	// loop is the scrape manager when scrape_loop is sluice (nil otherwise):
+	// its Status gives per-target series counts beside the Target facts.
+	loop *scrapeloop.Manager
+	wg   sync.WaitGroup
 }
 
 func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *scrapeReceiver {
@@ -73,26 +90,42 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 		return fmt.Errorf("applying service discovery configs: %w", err)
 	}
 
-	opts := &scrape.Options{
-		// Targets are picked up at once rather than after the default 5 s.
-		DiscoveryReloadInterval:  model.Duration(time.Second),
-		DiscoveryReloadOnStartup: true,
-		// Created timestamps become start times when asked (see Config).
-		ParseST: r.cfg.StartTimestamps,
-	}
 	app := &appendable{next: r.next, scope: metadata.ScopeName}
-	r.scrape, err = scrape.NewManager(opts, r.logger, nil, nil, app, reg)
-	if err != nil {
-		cancel()
-		return fmt.Errorf("creating the scrape manager: %w", err)
-	}
-	// ApplyConfig takes the whole config; hand it the scrape configs with
-	// our shard rules appended.
-	applied := *pc
-	applied.ScrapeConfigs, applied.ScrapeConfigFiles = scfgs, nil
-	if err := r.scrape.ApplyConfig(&applied); err != nil {
-		cancel()
-		return fmt.Errorf("applying scrape configs: %w", err)
+	if r.cfg.ScrapeLoop == LoopSluice {
+		r.loop, err = scrapeloop.NewManager(scrapeloop.Options{
+			ParseST:                 r.cfg.StartTimestamps,
+			DiscoveryReloadInterval: time.Second,
+		}, r.logger, app, scfgs)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("creating the scrape loops: %w", err)
+		}
+		r.scrape = r.loop
+	} else {
+		opts := &scrape.Options{
+			// Targets are picked up at once rather than after the default 5 s.
+			DiscoveryReloadInterval:  model.Duration(time.Second),
+			DiscoveryReloadOnStartup: true,
+			// Created timestamps become start times when asked (see Config).
+			ParseST: r.cfg.StartTimestamps,
+			// The family, type, help and unit of every sample reach the
+			// appender (without it, every series is of unknown type).
+			AppendMetadata: true,
+		}
+		m, err := scrape.NewManager(opts, r.logger, nil, nil, app, reg)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("creating the scrape manager: %w", err)
+		}
+		// ApplyConfig takes the whole config; hand it the scrape configs with
+		// our shard rules appended.
+		applied := *pc
+		applied.ScrapeConfigs, applied.ScrapeConfigFiles = scfgs, nil
+		if err := m.ApplyConfig(&applied); err != nil {
+			cancel()
+			return fmt.Errorf("applying scrape configs: %w", err)
+		}
+		r.scrape = m
 	}
 	r.wg.Add(3)
 	go func() {
@@ -114,8 +147,9 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 	return nil
 }
 
-// Shutdown stops scraping; the scrape manager writes stale markers for its
-// targets on the way out, as Prometheus does.
+// Shutdown stops scraping. Neither loop writes stale markers for its
+// targets on the way out: Prometheus presumes a restart that goes on where
+// it stopped (see TestShutdownWritesNoStaleMarkers).
 func (r *scrapeReceiver) Shutdown(context.Context) error {
 	if r.cancel == nil {
 		return nil

@@ -1,0 +1,196 @@
+package scrapeloop
+
+import "math/bits"
+
+// Flags of a series in a target's state.
+const (
+	// known: the series is what Prometheus' scrape cache would hold, so it
+	// is not counted in scrape_series_added again.
+	fKnown uint8 = 1 << iota
+	// tracked: a stale marker is due if the series is missing from the next
+	// scrape (Prometheus' seriesPrev).
+	fTracked
+	// seen: the series was met in the scrape being appended (a second sample
+	// of it without a timestamp is a duplicate).
+	fSeen
+	// curTracked: appended in the scrape being appended and to be tracked.
+	fCurTracked
+	// marked: its stale marker has been written in this pass (a series may
+	// appear twice in the body the marker's labels are read from).
+	fMarked
+)
+
+// seriesState is what a target's loop remembers between scrapes, per
+// series: the hash of its final labels and a few flags — about 18 bytes a
+// series at the table's load, no pointers for the collector to scan. The
+// labels themselves are not kept: when a stale marker is due, they are read
+// again from the previous scrape's body (see loop.staleMarkers).
+//
+// It is an open-addressing hash table (linear probing) of the hashes, with
+// 0 meaning an empty slot (hashes are stored with the lowest bit set).
+type seriesState struct {
+	keys  []uint64
+	flags []uint8
+	n     int // used slots
+	// spare is the other table, reused when the state is rebuilt.
+	spareKeys  []uint64
+	spareFlags []uint8
+}
+
+func key(h uint64) uint64 { return h | 1 }
+
+// slot returns the index of h's slot, inserting h (with no flags) if absent.
+func (s *seriesState) slot(h uint64) int {
+	if 2*(s.n+1) > len(s.keys) {
+		s.grow()
+	}
+	k := key(h)
+	mask := len(s.keys) - 1
+	for i := int(k) & mask; ; i = (i + 1) & mask {
+		switch s.keys[i] {
+		case k:
+			return i
+		case 0:
+			s.keys[i] = k
+			s.n++
+			return i
+		}
+	}
+}
+
+// find returns h's slot or -1.
+func (s *seriesState) find(h uint64) int {
+	if len(s.keys) == 0 {
+		return -1
+	}
+	k := key(h)
+	mask := len(s.keys) - 1
+	for i := int(k) & mask; ; i = (i + 1) & mask {
+		switch s.keys[i] {
+		case k:
+			return i
+		case 0:
+			return -1
+		}
+	}
+}
+
+func (s *seriesState) grow() {
+	size := 64
+	if len(s.keys) > 0 {
+		size = 2 * len(s.keys)
+	}
+	s.rebuild(size, func(f uint8) uint8 { return f })
+}
+
+// rebuild copies every slot whose flags keep maps to non-zero into a table
+// of size slots (a power of two), dropping the others.
+func (s *seriesState) rebuild(size int, keep func(uint8) uint8) {
+	if cap(s.spareKeys) >= size {
+		s.spareKeys, s.spareFlags = s.spareKeys[:size], s.spareFlags[:size]
+		clear(s.spareKeys)
+		clear(s.spareFlags)
+	} else {
+		s.spareKeys, s.spareFlags = make([]uint64, size), make([]uint8, size)
+	}
+	oldKeys, oldFlags := s.keys, s.flags
+	s.keys, s.flags, s.n = s.spareKeys, s.spareFlags, 0
+	s.spareKeys, s.spareFlags = oldKeys, oldFlags
+	mask := size - 1
+	for i, k := range oldKeys {
+		if k == 0 {
+			continue
+		}
+		f := keep(oldFlags[i])
+		if f == 0 {
+			continue
+		}
+		j := int(k) & mask
+		for s.keys[j] != 0 {
+			j = (j + 1) & mask
+		}
+		s.keys[j], s.flags[j] = k, f
+		s.n++
+	}
+}
+
+// sizeFor is the table size for n series: a power of two, at most half full.
+func sizeFor(n int) int {
+	if n < 32 {
+		return 64
+	}
+	return 1 << bits.Len(uint(2*n-1))
+}
+
+// count returns how many series have all of the flags in f.
+func (s *seriesState) count(f uint8) int {
+	n := 0
+	for i, k := range s.keys {
+		if k != 0 && s.flags[i]&f == f {
+			n++
+		}
+	}
+	return n
+}
+
+// stale reports whether any series is tracked but was not appended now:
+// its stale marker is due.
+func (s *seriesState) stale() bool {
+	for i, k := range s.keys {
+		if k != 0 && s.flags[i]&(fTracked|fCurTracked) == fTracked {
+			return true
+		}
+	}
+	return false
+}
+
+// staleDue reports whether the series with hash h needs a stale marker
+// that has not been written yet, and marks it written.
+func (s *seriesState) staleDue(h uint64) bool {
+	i := s.find(h)
+	if i < 0 || s.flags[i]&(fTracked|fCurTracked|fMarked) != fTracked {
+		return false
+	}
+	s.flags[i] |= fMarked
+	return true
+}
+
+// done ends an append pass. After a pass that succeeded, Prometheus' cache
+// holds exactly the series met in it; after one that failed, it keeps what
+// it held and adds what the pass added. Either way the series tracked for
+// staleness are those the pass appended and tracked. successful counts
+// what the state held after the last successful pass: failed passes may grow
+// it to twice that plus 1,000 before it is flushed anyway, as Prometheus'
+// cache is, so a target failing with ever new series does not grow it
+// without bound.
+func (s *seriesState) done(ok bool, successful *int) {
+	if !ok && s.n > 2*(*successful)+1000 {
+		ok = true
+	}
+	keep := func(f uint8) uint8 {
+		out := uint8(0)
+		if f&fSeen != 0 || (!ok && f&fKnown != 0) {
+			out |= fKnown
+		}
+		if f&fCurTracked != 0 {
+			out |= fTracked
+		}
+		return out
+	}
+	n := 0
+	for i, k := range s.keys {
+		if k != 0 && keep(s.flags[i]) != 0 {
+			n++
+		}
+	}
+	s.rebuild(sizeFor(n), keep)
+	if ok {
+		*successful = s.n
+	}
+}
+
+// forget ends tracking without an append pass (a failed scrape): every
+// tracked series got its stale marker; the cache is kept.
+func (s *seriesState) forget() {
+	s.rebuild(sizeFor(s.count(fKnown)), func(f uint8) uint8 { return f & fKnown })
+}
