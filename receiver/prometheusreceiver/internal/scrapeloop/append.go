@@ -42,7 +42,9 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		l.log.Error("Failed to determine correct type of scrape target.", "content_type", contentType, "fallback_media_type", l.parserOpts.FallbackContentType, "err", perr)
 		return res, perr
 	}
+	_, text := p.(*textparse.PromParser)
 	var (
+		curType                        model.MetricType
 		sampleLimitErr, bucketLimitErr error
 		lastMeta                       *metaEntry
 		e                              exemplar.Exemplar
@@ -63,7 +65,7 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		switch et {
 		case textparse.EntryType:
 			name, typ := p.Type()
-			lastMeta = l.meta.setType(name, typ, l.iter)
+			lastMeta, curType = l.meta.setType(name, typ, l.iter), typ
 			continue
 		case textparse.EntryHelp:
 			name, help := p.Help()
@@ -81,15 +83,16 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		res.total++
 
 		var (
+			met []byte
 			tsp *int64
 			v   float64
 			h   *histogram.Histogram
 			fh  *histogram.FloatHistogram
 		)
 		if isHistogram {
-			_, tsp, h, fh = p.Histogram()
+			met, tsp, h, fh = p.Histogram()
 		} else {
-			_, tsp, v = p.Series()
+			met, tsp, v = p.Series()
 		}
 		if !l.honorTimestamps {
 			tsp = nil
@@ -98,7 +101,7 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		if tsp != nil {
 			t = *tsp
 		}
-		ls, keep, lerr := l.labels.of(p)
+		ls, keep, lerr := l.labels.of(p, met, text, curType)
 		if !keep {
 			continue
 		}
@@ -287,15 +290,26 @@ func (l *loop) staleMarkers(app storage.AppenderV2, t int64) {
 	if p == nil {
 		return
 	}
+	_, text := p.(*textparse.PromParser)
+	var curType model.MetricType
 	for {
 		et, err := p.Next()
 		if err != nil {
 			return // io.EOF, or the error the pass that read it ended at
 		}
-		if et != textparse.EntrySeries && et != textparse.EntryHistogram {
+		var met []byte
+		switch et {
+		case textparse.EntryType:
+			_, curType = p.Type()
+			continue
+		case textparse.EntrySeries:
+			met, _, _ = p.Series()
+		case textparse.EntryHistogram:
+			met, _, _, _ = p.Histogram()
+		default:
 			continue
 		}
-		ls, keep, err := l.labels.of(p)
+		ls, keep, err := l.labels.of(p, met, text, curType)
 		if !keep || err != nil {
 			continue
 		}

@@ -28,16 +28,32 @@ type labeler struct {
 	lb          *labels.Builder
 	parsed      labels.Labels
 	conflicting []labels.Label
+	scratch     []labels.Label
 }
 
 // errLimit marks the errors of the label limits (counted apart).
 type errLimit struct{ error }
 
-// of returns the final labels of the current series of p; keep is false when
-// metric relabelling dropped it.
-func (l *labeler) of(p textparse.Parser) (ls labels.Labels, keep bool, err error) {
-	p.Labels(&l.parsed)
-	ls = l.mutate(l.parsed)
+// of returns the final labels of the current series of p, whose bytes are
+// met; keep is false when metric relabelling dropped it. text says p is the
+// Prometheus text parser, whose series bytes labeler.fast reads; curType is
+// the type of the last TYPE line.
+func (l *labeler) of(p textparse.Parser, met []byte, text bool, curType model.MetricType) (ls labels.Labels, keep bool, err error) {
+	fast := false
+	if text {
+		ls, fast = l.fast(met, curType)
+	}
+	switch {
+	case !fast:
+		p.Labels(&l.parsed)
+		ls = l.mutate(l.parsed)
+	case len(l.rules) > 0:
+		l.lb.Reset(ls)
+		if !relabel.ProcessBuilder(l.lb, l.rules...) {
+			return labels.EmptyLabels(), false, nil
+		}
+		ls = l.lb.Labels()
+	}
 	if ls.IsEmpty() {
 		return ls, false, nil
 	}

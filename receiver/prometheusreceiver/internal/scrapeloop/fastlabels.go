@@ -1,0 +1,115 @@
+package scrapeloop
+
+import (
+	"strconv"
+	"unsafe"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// fast builds the final labels of a text-format series straight from its
+// bytes as the body has them (`name{a="b",…}`), in one allocation, where
+// the parser's path takes three (a copy of the bytes, the parsed labels,
+// the merged ones). It takes only the plain spelling — unquoted names, no
+// escapes, no blanks, no empty values, no repeated names, no label the
+// target also sets (unless honor_labels) —
+// and reports false for anything else, which then goes the parser's way
+// (labeler.of), so the result is always the same labels.
+// curType is the type of the last TYPE line, which decides, as in the
+// parser, whether le and quantile values are rewritten in float form.
+func (l *labeler) fast(met []byte, curType model.MetricType) (labels.Labels, bool) {
+	sc := l.scratch[:0]
+	i := nameEnd(met, 0, true)
+	if i == 0 {
+		return labels.EmptyLabels(), false
+	}
+	sc = append(sc, labels.Label{Name: model.MetricNameLabel, Value: view(met[:i])})
+	if i < len(met) {
+		if met[i] != '{' {
+			return labels.EmptyLabels(), false
+		}
+		i++
+		for i < len(met) && met[i] != '}' {
+			j := nameEnd(met, i, false)
+			if j == i || j+1 >= len(met) || met[j] != '=' || met[j+1] != '"' {
+				return labels.EmptyLabels(), false
+			}
+			name := view(met[i:j])
+			k := j + 2
+			for k < len(met) && met[k] != '"' {
+				if met[k] == '\\' {
+					return labels.EmptyLabels(), false
+				}
+				k++
+			}
+			if k >= len(met) {
+				return labels.EmptyLabels(), false
+			}
+			val := view(met[j+2 : k])
+			if (curType == model.MetricTypeSummary && name == model.QuantileLabel) || (curType == model.MetricTypeHistogram && name == model.BucketLabel) {
+				if f, err := strconv.ParseFloat(val, 64); err == nil {
+					val = labels.FormatOpenMetricsFloat(f)
+				}
+			}
+			if val == "" {
+				// An empty value is no label but still wins over honor_labels:
+				// the parser's way.
+				return labels.EmptyLabels(), false
+			}
+			sc = append(sc, labels.Label{Name: name, Value: val})
+			i = k + 1
+			if i < len(met) && met[i] == ',' {
+				i++
+			}
+		}
+		if i != len(met)-1 {
+			return labels.EmptyLabels(), false
+		}
+	}
+	exposed := len(sc)
+	for _, t := range l.target {
+		found := false
+		for _, e := range sc[:exposed] {
+			if e.Name == t.Name {
+				found = true
+				break
+			}
+		}
+		if found {
+			if l.honor {
+				continue
+			}
+			return labels.EmptyLabels(), false // a conflict: exported_* naming is the parser's way
+		}
+		sc = append(sc, t)
+	}
+	ls := labels.New(sc...) // sorts sc
+	l.scratch = sc[:0]
+	for n := 1; n < len(sc); n++ {
+		if sc[n].Name == sc[n-1].Name {
+			return labels.EmptyLabels(), false
+		}
+	}
+	return ls, true
+}
+
+// nameEnd returns the end of the metric (colons allowed) or label name that
+// starts at i, or i when there is none.
+func nameEnd(b []byte, i int, metric bool) int {
+	j := i
+	for j < len(b) {
+		c := b[j]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', metric && c == ':':
+		case c >= '0' && c <= '9' && j > i:
+		default:
+			return j
+		}
+		j++
+	}
+	return j
+}
+
+// view is b as a string without a copy; labels.New copies what it keeps.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
