@@ -32,7 +32,8 @@ const benchSeries = 20000
 // scrape on their interval, so wall time per op is the interval: the
 // figures are cpu-ns/sample (this process's CPU time, the target's serving
 // of a ready body included, the same for both), allocs/sample and
-// B/sample (this process's heap allocations). The target serves the
+// B/sample (this process's heap allocations), and retained-B/series: the
+// heap the running receiver holds after a GC, per series. The target serves the
 // loadgen's scrapes 0 and 1 alternately: values change, series do not.
 func BenchmarkScrapeLoop(b *testing.B) {
 	gen, err := loadgen.New(loadgen.Config{Targets: 1, SeriesPerTarget: benchSeries, Seed: 1})
@@ -60,11 +61,14 @@ func BenchmarkScrapeLoop(b *testing.B) {
 
 	for _, loop := range loops {
 		b.Run(loop, func(b *testing.B) {
+			var ms0, ms1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms0)
+			base := ms0.HeapAlloc
 			sink := &countingSink{}
 			stop := startBenchReceiver(b, loop, hostOf(srv), sink)
 			defer stop()
 			waitScrapes(b, sink, 2) // warm: the caches and buffers are in place
-			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
 			cpu0 := cpuTime()
 			start := sink.scrapes.Load()
@@ -78,6 +82,12 @@ func BenchmarkScrapeLoop(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/samples, "cpu-ns/sample")
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/samples, "allocs/sample")
 			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/samples, "B/sample")
+			// What the receiver keeps between scrapes (its loop's state
+			// for the target, and everything else of the receiver), per
+			// series of the target.
+			runtime.GC()
+			runtime.ReadMemStats(&ms1)
+			b.ReportMetric((float64(ms1.HeapAlloc)-float64(base))/float64(gen.Lines()), "retained-B/series")
 		})
 	}
 }

@@ -2,6 +2,7 @@ package scrapeloop
 
 import (
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/prometheus/common/model"
@@ -48,9 +49,7 @@ func (l *labeler) fast(met []byte, curType model.MetricType) (labels.Labels, boo
 			}
 			val := view(met[j+2 : k])
 			if (curType == model.MetricTypeSummary && name == model.QuantileLabel) || (curType == model.MetricTypeHistogram && name == model.BucketLabel) {
-				if f, err := strconv.ParseFloat(val, 64); err == nil {
-					val = labels.FormatOpenMetricsFloat(f)
-				}
+				val = l.floatForm(val)
 			}
 			if val == "" {
 				// An empty value is no label but still wins over honor_labels:
@@ -92,6 +91,23 @@ func (l *labeler) fast(met []byte, curType model.MetricType) (labels.Labels, boo
 		}
 	}
 	return ls, true
+}
+
+// floatForm is a bucket bound or quantile in the float form the parser
+// gives it; a target has few distinct ones, so they are kept.
+func (l *labeler) floatForm(v string) string {
+	if f, ok := l.floats[v]; ok {
+		return f
+	}
+	f := v
+	if x, err := strconv.ParseFloat(v, 64); err == nil {
+		f = labels.FormatOpenMetricsFloat(x)
+	}
+	if l.floats == nil || len(l.floats) >= 1024 {
+		l.floats = map[string]string{}
+	}
+	l.floats[strings.Clone(v)] = f
+	return f
 }
 
 // nameEnd returns the end of the metric (colons allowed) or label name that

@@ -29,6 +29,7 @@ type labeler struct {
 	parsed      labels.Labels
 	conflicting []labels.Label
 	scratch     []labels.Label
+	floats      map[string]string // see floatForm
 }
 
 // errLimit marks the errors of the label limits (counted apart).

@@ -30,7 +30,8 @@ type loop struct {
 	log        *slog.Logger
 	fetch      *fetcher
 	counters   *counters
-	buffers    *sync.Pool
+	buffers    *bodyBuffers
+	lastSize   int // of the last body, to size the next buffer
 
 	interval, timeout time.Duration
 	offsetSeed        uint64
@@ -207,14 +208,15 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 
 // get scrapes the target into a buffer from the pool.
 func (l *loop) get() (body, int, error) {
-	buf := l.buffers.Get().(*[]byte)
 	ctx, cancel := context.WithTimeout(l.parentCtx, l.timeout)
 	defer cancel()
-	b, ctype, err := l.fetch.fetch(ctx, (*buf)[:0])
+	b, ctype, err := l.fetch.fetch(ctx, l.buffers.get(l.lastSize))
 	if err != nil {
-		*buf = b
-		l.buffers.Put(buf)
+		l.buffers.put(b)
 		return body{}, 0, err
+	}
+	if len(b) > 0 {
+		l.lastSize = len(b)
 	}
 	return body{body: b, contentType: ctype}, len(b), nil
 }
@@ -222,10 +224,7 @@ func (l *loop) get() (body, int, error) {
 // keep makes cur the body stale markers are read from, handing the previous
 // one back to the pool.
 func (l *loop) keep(cur body) {
-	if l.prev.body != nil {
-		b := l.prev.body[:0]
-		l.buffers.Put(&b)
-	}
+	l.buffers.put(l.prev.body)
 	l.prev = cur
 }
 

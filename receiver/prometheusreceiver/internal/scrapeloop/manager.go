@@ -52,9 +52,9 @@ type Manager struct {
 	appendable storage.AppendableV2
 	offsetSeed uint64
 	counters   counters
-	// buffers holds the bodies between scrapes of different targets:
+	// buffers holds read buffers between scrapes of different targets:
 	// each loop keeps only its last body.
-	buffers sync.Pool
+	buffers bodyBuffers
 
 	mu      sync.Mutex
 	pools   map[string]*pool
@@ -75,7 +75,6 @@ func NewManager(opts Options, logger *slog.Logger, app storage.AppendableV2, scf
 		opts: opts, log: logger, appendable: app,
 		pools: map[string]*pool{}, trigger: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	m.buffers.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	// The seed spreads the targets of several scrapers over the interval
 	// differently, as Prometheus' does (host name and external labels,
 	// of which the receiver has none).
