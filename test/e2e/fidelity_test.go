@@ -44,12 +44,31 @@ func normalize(ls labels.Labels, instances map[string]string) string {
 // the whole path, end to end.
 func sluiceScrape(t *testing.T, promYAML string) *sink.Sink {
 	t.Helper()
+	return sluiceScrapeLoop(t, "", promYAML)
+}
+
+// sluiceScrapeLoop is sluiceScrape with scrape_loop set (loop "" leaves the
+// default).
+func sluiceScrapeLoop(t *testing.T, loop, promYAML string) *sink.Sink {
+	t.Helper()
 	s, addr := startSink(t)
+	sluiceScrapeInto(t, addr, loop, promYAML)
+	return s
+}
+
+// sluiceScrapeInto runs the scrape with the exporter sending to the sink
+// at addr.
+func sluiceScrapeInto(t *testing.T, addr, loop, promYAML string) {
+	t.Helper()
+	loopKey := ""
+	if loop != "" {
+		loopKey = "    scrape_loop: " + loop + "\n"
+	}
 	dir := t.TempDir()
 	health := freePort(t)
 	cfg := writeFile(t, dir, "sluice.yaml", fmt.Sprintf(`receivers:
   prometheus:
-    config:
+%s    config:
 %sexporters:
   remote_write:
     endpoint: http://%s/api/v1/write
@@ -67,9 +86,8 @@ service:
     metrics:
       receivers: [prometheus]
       exporters: [remote_write]
-`, indent(indent(indent(promYAML))), addr, filepath.Join(dir, "queue"), health))
+`, loopKey, indent(indent(indent(promYAML))), addr, filepath.Join(dir, "queue"), health))
 	startSluice(t, cfg).waitHealthy(t, health, 60*time.Second, "sluice")
-	return s
 }
 
 func indent(s string) string {
@@ -126,12 +144,17 @@ func startNodeExporter(t *testing.T) string {
 // the same — names and labels — and the loadgen values equal scrape by
 // scrape: counters, gauges, classic histograms and summaries, and in the
 // native variant native histograms (compared by count) over protobuf.
+// Both scrape loops (scrape_loop) are held to it.
 func TestScrapeFidelityAgainstPrometheus(t *testing.T) {
-	t.Run("classic", func(t *testing.T) { scrapeFidelity(t, false) })
-	t.Run("native histograms", func(t *testing.T) { scrapeFidelity(t, true) })
+	for _, loop := range []string{"prometheus", "sluice"} {
+		t.Run(loop+" loop", func(t *testing.T) {
+			t.Run("classic", func(t *testing.T) { scrapeFidelity(t, loop, false) })
+			t.Run("native histograms", func(t *testing.T) { scrapeFidelity(t, loop, true) })
+		})
+	}
 }
 
-func scrapeFidelity(t *testing.T, native bool) {
+func scrapeFidelity(t *testing.T, loop string, native bool) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
@@ -183,7 +206,7 @@ func scrapeFidelity(t *testing.T, native bool) {
 	path := writeFile(t, dir, "prometheus.yml", promConfig(lgProm.Addrs(), "")+fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n%s", sinkAddr, sendNative))
 	startTool(t, dir, "prometheus", promBin, "--enable-feature="+features, "--config.file="+path,
 		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
-	sluiceSink := sluiceScrape(t, promConfig(lgSluice.Addrs(), sluiceGlobal))
+	sluiceSink := sluiceScrapeLoop(t, loop, promConfig(lgSluice.Addrs(), sluiceGlobal))
 
 	// Enough scrapes on both sides: five of every loadgen target.
 	const scrapes = 5
