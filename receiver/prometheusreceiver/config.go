@@ -27,11 +27,11 @@ type Config struct {
 	// Prometheus' parser looks ahead through the rest of each family for
 	// every sample, which cost 3.7 times the CPU of a scrape in bench W1.
 	StartTimestamps bool `mapstructure:"start_timestamps"`
-	// ScrapeLoop picks the loop that scrapes the targets: "prometheus"
-	// (Prometheus' scrape.Manager and its scrape cache) or "sluice" (ours,
-	// internal/scrapeloop: the same discovery, relabelling, HTTP client and
-	// parsers, with a compact per-target state). Both are in the tree while
-	// the second proves itself against the first.
+	// ScrapeLoop picks the loop that scrapes the targets: "sluice" (ours,
+	// internal/scrapeloop, the default: Prometheus' discovery, relabelling,
+	// HTTP client and parsers, with a compact per-target state) or
+	// "prometheus" (Prometheus' scrape.Manager and its scrape cache). Both
+	// stay in the tree while the first proves itself against the second.
 	ScrapeLoop string `mapstructure:"scrape_loop"`
 }
 

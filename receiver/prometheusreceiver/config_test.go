@@ -69,15 +69,15 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestConfigScrapeLoop(t *testing.T) {
-	if got := createDefaultConfig().(*Config).ScrapeLoop; got != LoopPrometheus {
-		t.Errorf("default scrape_loop = %q, want %q", got, LoopPrometheus)
+	if got := createDefaultConfig().(*Config).ScrapeLoop; got != LoopSluice {
+		t.Errorf("default scrape_loop = %q, want %q", got, LoopSluice)
 	}
-	cfg, err := loadConfig(t, "prometheus/sluice_loop")
+	cfg, err := loadConfig(t, "prometheus/prometheus_loop")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ScrapeLoop != LoopSluice {
-		t.Errorf("scrape_loop = %q, want %q", cfg.ScrapeLoop, LoopSluice)
+	if cfg.ScrapeLoop != LoopPrometheus {
+		t.Errorf("scrape_loop = %q, want %q", cfg.ScrapeLoop, LoopPrometheus)
 	}
 }
 

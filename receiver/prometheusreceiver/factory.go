@@ -17,7 +17,7 @@ func NewFactory() receiver.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{ScrapeLoop: LoopPrometheus}
+	return &Config{ScrapeLoop: LoopSluice}
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
