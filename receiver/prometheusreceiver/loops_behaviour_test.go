@@ -310,3 +310,82 @@ func TestLoopsAgreeOnTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// Over target_limit, every target of the job is down, for both loops.
+func TestLoopsAgreeOnTargetLimit(t *testing.T) {
+	sinks, targets := runScriptNoServe(t, oneJob("      target_limit: 1\n"), 2)
+	for _, loop := range loops {
+		comptest.WaitFor(t, 10*time.Second, loop+" loop's up 0 for both targets", func() bool {
+			s := seriesOf(t, sinks[loop])
+			for _, st := range targets[loop] {
+				if up, ok := upOf(s, "app", st.addr()); !ok || up != 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	sameHistories(t, sinks, targets)
+}
+
+// runScriptNoServe is runScript for targets that are never scraped: it
+// does not wait for phases.
+func runScriptNoServe(t *testing.T, cfg func(addrs []string) string, count int) (map[string]*consumertest.MetricsSink, map[string][]*scriptedTarget) {
+	t.Helper()
+	sinks := map[string]*consumertest.MetricsSink{}
+	targets := map[string][]*scriptedTarget{}
+	for _, loop := range loops {
+		var addrs []string
+		for i := 0; i < count; i++ {
+			st := newScriptedTarget(t)
+			st.cur.Store(&phase{body: "q 1\n"})
+			targets[loop] = append(targets[loop], st)
+			addrs = append(addrs, st.addr())
+		}
+		sinks[loop] = startReceiver(t, fmt.Sprintf("scrape_loop: %s\nconfig:\n%s", loop, cfg(addrs)))
+	}
+	return sinks, targets
+}
+
+// The sluice loop tells the receiver's telemetry and status page the same
+// facts of each target as Prometheus' (through scrape.Target), and its
+// series count.
+func TestSluiceLoopStatus(t *testing.T) {
+	st := newScriptedTarget(t)
+	st.cur.Store(&phase{body: "s1 1\ns2 2\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n"})
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte("config:\n"+oneJob("")([]string{st.addr()})), &raw); err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig().(*Config)
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.MetricsSink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rcv.Shutdown(context.Background()) }()
+	r := rcv.(*scrapeReceiver)
+	comptest.WaitFor(t, 10*time.Second, "a scrape", func() bool {
+		s := r.loop.Status()
+		return len(s) == 1 && !s[0].LastScrape.IsZero()
+	})
+	s := r.loop.Status()[0]
+	if s.Job != "app" || s.URL != "http://"+st.addr()+"/metrics" || s.Health != "up" || s.LastError != nil || s.LastScrapeDuration <= 0 {
+		t.Errorf("status = %+v", s)
+	}
+	if s.Series != 5 {
+		t.Errorf("series = %d, want 5", s.Series)
+	}
+	if s.Labels.Get("instance") != st.addr() || s.Discovered.Get("__address__") != st.addr() {
+		t.Errorf("labels %s, discovered %s", s.Labels, s.Discovered)
+	}
+	active := r.scrape.TargetsActive()["app"]
+	if len(active) != 1 || active[0].Health() != "up" {
+		t.Errorf("TargetsActive = %v", active)
+	}
+}
