@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit race fuzz-short validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit race fuzz-short validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-soak bench-check lint clean
 
 all: build
 
@@ -136,6 +136,11 @@ bench-scrape: build
 bench-gateway: build
 	bench/reference/install vmagent
 	go run ./bench/cmd/gwbench -seconds 20
+
+## bench-soak: Sluice on W1 for 30 min, backend down 60 s every 5 min, one
+## kill -9 half-way (RSS, goroutines, queue bytes per cycle; loss, duplicates, order)
+bench-soak: build
+	go run ./bench/cmd/soak
 
 ## bench-check: the references start and deliver (after bench/reference/install)
 bench-check:
