@@ -31,7 +31,7 @@ type SoakPoint struct {
 	At         time.Duration // since the end of the warm-up
 	RSS        int64         // bytes (VmRSS)
 	Goroutines int           // -1: not readable (the process was restarting)
-	QueueBytes int64         // otelcol_remote_write_queue_size, all shards; -1: not readable
+	QueueBytes int64         // otelcol_remote_write_queue_pending_size (not yet acknowledged), all shards; -1: not readable
 	Outage     bool
 }
 
@@ -220,15 +220,15 @@ func (p *soakProbe) goroutines() int {
 	return n
 }
 
-// queueBytes sums otelcol_remote_write_queue_size over the shards; -1 when
-// it cannot be read.
+// queueBytes reads the backlog, otelcol_remote_write_queue_pending_size
+// (bytes not yet acknowledged); -1 when it cannot be read.
 func (p *soakProbe) queueBytes() int64 {
 	body, err := p.get(p.metrics, "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer body.Close()
-	return sumMetric(body, "otelcol_remote_write_queue_size")
+	return sumMetric(body, "otelcol_remote_write_queue_pending_size")
 }
 
 // sumMetric adds up the samples of one metric in a text exposition, whatever
