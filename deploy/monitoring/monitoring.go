@@ -3,6 +3,8 @@
 // reads back every PromQL query in them and the metric names each selects,
 // so tests can hold them against Sluice's docs (this package's test) and
 // against what a running binary exposes (e2e TestMonitoringMetricNames).
+// e2e TestMonitoringAlertsOnARealPrometheus evaluates the rules in a real
+// Prometheus on Sluice's telemetry as it arrives.
 package monitoring
 
 import (

@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -224,4 +226,139 @@ func postWriteRequest(t *testing.T, url string, req *prompb.WriteRequest) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestMonitoringAlertsOnARealPrometheus loads deploy/monitoring's rules into
+// Debian's Prometheus (evaluating every second) and makes it the backend of
+// a Sluice that scrapes its own telemetry and a target that is down, with two
+// more exporters: one to a port nothing listens on, one to a bench/sink that
+// answers 400. The rules, evaluated by Prometheus on the telemetry as it
+// really arrives through remote write, must put exactly these alerts up:
+// the down target and the unreachable exporter's failures pending (their
+// `for` has not passed), the refused exporter's drops firing; and none for
+// the healthy exporter.
+func TestMonitoringAlertsOnARealPrometheus(t *testing.T) {
+	rules, err := filepath.Abs(filepath.Join("..", "..", "deploy", "monitoring", "sluice-alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prom := &backend{name: "prometheus", port: freePort(t), log: filepath.Join(dir, "prometheus.log")}
+	cfg := writeFile(t, dir, "prometheus.yml", fmt.Sprintf(
+		"global:\n  scrape_interval: 1h\n  evaluation_interval: 1s\nrule_files: [%q]\n", rules))
+	prom.args = []string{"/usr/bin/prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "tsdb"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", prom.port), "--web.enable-remote-write-receiver"}
+	if _, err := os.Stat(prom.args[0]); err != nil {
+		t.Fatalf("%s is not installed (`make test` installs Debian's package): %v", prom.args[0], err)
+	}
+	prom.start(t)
+	t.Cleanup(func() { prom.stop(t) })
+
+	refusing, refusingAddr := startSink(t)
+	if err := refusing.SetFault(sink.Fault{Mode: "status", Status: http.StatusBadRequest, For: sink.Duration(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	health, tel, dead, deadBackend := freePort(t), freePort(t), freePort(t), freePort(t)
+	queue := filepath.Join(t.TempDir(), "queue")
+	config := writeFile(t, t.TempDir(), "config.yaml", fmt.Sprintf(`receivers:
+  prometheus:
+    config:
+      scrape_configs:
+        - job_name: sluice
+          scrape_interval: 1s
+          static_configs: [{targets: ["127.0.0.1:%d"]}]
+        - job_name: down
+          scrape_interval: 1s
+          static_configs: [{targets: ["127.0.0.1:%d"]}]
+exporters:
+  remote_write:
+    endpoint: %s
+    queue: {directory: %s}
+  remote_write/unreachable:
+    endpoint: http://127.0.0.1:%d/api/v1/write
+    retry_on_failure: {initial_interval: 50ms, max_interval: 200ms}
+    queue: {directory: %s}
+  remote_write/refused:
+    endpoint: http://%s/api/v1/write
+    queue: {directory: %s}
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+  pipelines:
+    metrics:
+      receivers: [prometheus]
+      exporters: [remote_write, remote_write/unreachable, remote_write/refused]
+`, tel, dead, prom.writeURL(), queue, deadBackend, queue, refusingAddr, queue, health, tel))
+	p := startSluice(t, config)
+	p.waitHealthy(t, health, 60*time.Second, "sluice")
+
+	instance := fmt.Sprintf("127.0.0.1:%d", tel)
+	want := map[string]string{
+		fmt.Sprintf("SluiceScrapeTargetDown instance=127.0.0.1:%d job=down", dead):                                     "pending",
+		"SluiceRemoteWriteFailing exporter=remote_write/unreachable instance=" + instance + " job=sluice":              "pending",
+		"SluiceRemoteWriteDropping exporter=remote_write/refused instance=" + instance + " job=sluice reason=http_400": "firing",
+	}
+	var got map[string]string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got = promAlerts(t, prom.port)
+		if fmt.Sprint(got) == fmt.Sprint(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("alerts in Prometheus:\n got %v\nwant %v", got, want)
+	}
+	// And no other alert comes up over the next 5 s of evaluations.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		if got = promAlerts(t, prom.port); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("alerts in Prometheus changed:\n got %v\nwant %v", got, want)
+		}
+	}
+}
+
+// promAlerts is Prometheus' active alerts, "<alertname> <label>=<value> ..."
+// (without severity) -> state.
+func promAlerts(t *testing.T, port int) map[string]string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/alerts", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Alerts []struct {
+				Labels map[string]string `json:"labels"`
+				State  string            `json:"state"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range body.Data.Alerts {
+		key := []string{a.Labels["alertname"]}
+		for k, v := range a.Labels {
+			if k != "alertname" && k != "severity" {
+				key = append(key, k+"="+v)
+			}
+		}
+		sort.Strings(key[1:])
+		out[strings.Join(key, " ")] = a.State
+	}
+	return out
 }
