@@ -45,53 +45,19 @@ func TestMonitoringMetricNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, sinkAddr := startSink(t)
-	health, tel, rw, dead := freePort(t), freePort(t), freePort(t), freePort(t)
-	config := writeFile(t, t.TempDir(), "config.yaml", fmt.Sprintf(`receivers:
-  prometheus:
-    config:
-      scrape_configs:
-        - job_name: sluice
-          scrape_interval: 1s
-          static_configs: [{targets: ["127.0.0.1:%d"]}]
-        - job_name: down
-          scrape_interval: 1s
-          static_configs: [{targets: ["127.0.0.1:%d"]}]
-  unix:
+	tel, rw, dead := freePort(t), freePort(t), freePort(t)
+	startWatchedSluice(t, tel, dead, fmt.Sprintf(`  unix:
     collection_interval: 500ms
     procfs_path: %s
     set_collectors: [meminfo]
   remote_write:
     endpoint: 127.0.0.1:%d
-exporters:
-  remote_write:
+`, filepath.Join(t.TempDir(), "no-proc"), rw), fmt.Sprintf(`  remote_write:
     endpoint: http://%s/api/v1/write
     protobuf_message: io.prometheus.write.v2.Request
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 200ms
-    queue:
-      directory: %s
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:%d
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-  pipelines:
-    metrics:
-      receivers: [prometheus, unix, remote_write]
-      exporters: [remote_write]
-`, tel, dead, filepath.Join(t.TempDir(), "no-proc"), rw, sinkAddr, filepath.Join(t.TempDir(), "queue"), health, tel))
-	p := startSluice(t, config)
-	p.waitHealthy(t, health, 60*time.Second, "sluice")
+    retry_on_failure: {initial_interval: 50ms, max_interval: 200ms}
+    queue: {directory: %s}
+`, sinkAddr, filepath.Join(t.TempDir(), "queue")), "prometheus, unix, remote_write", "remote_write")
 
 	exposed := func() map[string]bool { return telemetryNames(t, tel) }
 	waitName := func(name string) {
@@ -171,6 +137,47 @@ service:
 		}
 		return false
 	})
+}
+
+// startWatchedSluice starts a Sluice whose prometheus receiver scrapes, every
+// second, its own telemetry (served on port tel, job "sluice") and a target
+// nothing listens on (port dead, job "down"), beside the receivers and
+// exporters given (YAML under receivers: and exporters:; their ids for the
+// pipeline), and waits until it is healthy.
+func startWatchedSluice(t *testing.T, tel, dead int, receivers, exporters, receiverIDs, exporterIDs string) {
+	t.Helper()
+	health := freePort(t)
+	config := writeFile(t, t.TempDir(), "config.yaml", fmt.Sprintf(`receivers:
+  prometheus:
+    config:
+      scrape_configs:
+        - job_name: sluice
+          scrape_interval: 1s
+          static_configs: [{targets: ["127.0.0.1:%d"]}]
+        - job_name: down
+          scrape_interval: 1s
+          static_configs: [{targets: ["127.0.0.1:%d"]}]
+%sexporters:
+%sextensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+  pipelines:
+    metrics:
+      receivers: [%s]
+      exporters: [%s]
+`, tel, dead, receivers, exporters, health, tel, receiverIDs, exporterIDs))
+	startSluice(t, config).waitHealthy(t, health, 60*time.Second, "sluice")
 }
 
 // telemetryNames is the set of metric names on the telemetry port (series
@@ -258,20 +265,9 @@ func TestMonitoringAlertsOnARealPrometheus(t *testing.T) {
 	if err := refusing.SetFault(sink.Fault{Mode: "status", Status: http.StatusBadRequest, For: sink.Duration(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	health, tel, dead, deadBackend := freePort(t), freePort(t), freePort(t), freePort(t)
+	tel, dead, deadBackend := freePort(t), freePort(t), freePort(t)
 	queue := filepath.Join(t.TempDir(), "queue")
-	config := writeFile(t, t.TempDir(), "config.yaml", fmt.Sprintf(`receivers:
-  prometheus:
-    config:
-      scrape_configs:
-        - job_name: sluice
-          scrape_interval: 1s
-          static_configs: [{targets: ["127.0.0.1:%d"]}]
-        - job_name: down
-          scrape_interval: 1s
-          static_configs: [{targets: ["127.0.0.1:%d"]}]
-exporters:
-  remote_write:
+	startWatchedSluice(t, tel, dead, "", fmt.Sprintf(`  remote_write:
     endpoint: %s
     queue: {directory: %s}
   remote_write/unreachable:
@@ -281,27 +277,8 @@ exporters:
   remote_write/refused:
     endpoint: http://%s/api/v1/write
     queue: {directory: %s}
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:%d
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-  pipelines:
-    metrics:
-      receivers: [prometheus]
-      exporters: [remote_write, remote_write/unreachable, remote_write/refused]
-`, tel, dead, prom.writeURL(), queue, deadBackend, queue, refusingAddr, queue, health, tel))
-	p := startSluice(t, config)
-	p.waitHealthy(t, health, 60*time.Second, "sluice")
+`, prom.writeURL(), queue, deadBackend, queue, refusingAddr, queue),
+		"prometheus", "remote_write, remote_write/unreachable, remote_write/refused")
 
 	instance := fmt.Sprintf("127.0.0.1:%d", tel)
 	want := map[string]string{
