@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate check-generate run test test-deps vet unit race fuzz-short validate-configs helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-soak bench-check lint clean
+.PHONY: all build generate check-generate run test test-deps vet unit race fuzz-short validate-configs monitoring helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-soak bench-check lint clean
 
 all: build
 
@@ -57,6 +57,7 @@ test:
 	$(call timed,build,$(MAKE) --no-print-directory build)
 	$(call timed,check-generate,$(MAKE) --no-print-directory check-generate)
 	$(call timed,validate-configs,$(MAKE) --no-print-directory validate-configs)
+	$(call timed,monitoring,$(MAKE) --no-print-directory monitoring)
 	$(call timed,helm,$(MAKE) --no-print-directory helm)
 	$(call timed,e2e,$(MAKE) --no-print-directory e2e)
 	@scripts/timed --summary
@@ -95,6 +96,12 @@ validate-configs:
 		echo "validate $$f"; \
 		$(SLUICE) validate --config "$$f"; \
 	done
+
+## monitoring: the alert rules in deploy/monitoring checked and unit-tested
+## by promtool (Debian's prometheus package, from test-deps)
+monitoring:
+	promtool check rules deploy/monitoring/sluice-alerts.yaml
+	promtool test rules deploy/monitoring/tests/*.yaml
 
 ## helm: install the pinned helm into ./bin and lint the chart (the e2e
 ## tests render it and validate what it renders)

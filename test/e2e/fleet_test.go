@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/sluicehq/sluice/bench/loadgen"
@@ -272,20 +270,8 @@ http {
 // pushProbe writes one sample of the series probe{job="probe"} at t (ms).
 func pushProbe(t *testing.T, url string, ts int64) {
 	t.Helper()
-	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+	postWriteRequest(t, url, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
 		Labels:  []prompb.Label{{Name: "__name__", Value: "probe"}, {Name: "job", Value: "probe"}},
 		Samples: []prompb.Sample{{Value: 1, Timestamp: ts}},
-	}}}
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
-	hreq.Header.Set("Content-Type", "application/x-protobuf")
-	hreq.Header.Set("Content-Encoding", "snappy")
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	}}})
 }
