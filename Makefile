@@ -147,7 +147,7 @@ bench-gateway: build
 ## bench-soak: Sluice on W1 for 30 min, backend down 60 s every 5 min, one
 ## kill -9 half-way (RSS, goroutines, queue bytes per cycle; loss, duplicates, order)
 bench-soak: build
-	go run ./bench/cmd/soak
+	go run ./bench/cmd/soak -points bench/soak-points.csv
 
 ## bench-check: the references start and deliver (after bench/reference/install)
 bench-check:

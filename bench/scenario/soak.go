@@ -178,7 +178,9 @@ func summarizeCycle(c int, killed bool, p Soak, points []SoakPoint, offset time.
 		}
 	}
 	for _, pt := range in {
-		if !pt.Outage && pt.QueueBytes >= 0 && pt.QueueBytes <= cy.PeakQueueBytes/10 {
+		// By time, not by pt.Outage: the last reading of the previous
+		// cycle can fall just past its end, taken with that cycle's view.
+		if pt.At-offset >= p.OutageFor && pt.QueueBytes >= 0 && pt.QueueBytes <= cy.PeakQueueBytes/10 {
 			cy.DrainSeconds = (pt.At - offset - p.OutageFor).Seconds()
 			break
 		}

@@ -43,12 +43,18 @@ func TestJudgeFlagsGrowthAndAnUndrainedQueue(t *testing.T) {
 			pts = append(pts, SoakPoint{At: time.Duration(c*10+s) * time.Second, RSS: rss, Goroutines: 80 + c, QueueBytes: q, Outage: s < 3})
 		}
 	}
+	// The previous cycle's last reading, taken just past its end with its
+	// own view (no outage), must not count as cycle 2 draining at once.
+	pts[10].Outage, pts[10].QueueBytes = false, 0
 	r := SoakResult{Points: pts, Served: 10, Received: 10}
 	for c := 0; c < 3; c++ {
 		r.Cycles = append(r.Cycles, summarizeCycle(c, false, p, pts, time.Duration(c)*p.CycleLength))
 	}
 	if d := r.Cycles[0].DrainSeconds; d != 0 {
 		t.Errorf("cycle 1 drained in %v s, want 0 (the first point after the outage)", d)
+	}
+	if d := r.Cycles[1].DrainSeconds; d != 0 {
+		t.Errorf("cycle 2 drained in %v s, want 0", d)
 	}
 	if d := r.Cycles[2].DrainSeconds; d != -1 {
 		t.Errorf("cycle 3 drained in %v s, want -1 (never under a tenth of its peak)", d)

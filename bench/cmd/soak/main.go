@@ -27,6 +27,7 @@ func main() {
 	outage := flag.Duration("outage", time.Minute, "how long the backend answers 503 at the start of each cycle")
 	killCycle := flag.Int("kill-cycle", 4, "kill -9 Sluice half-way through this cycle's outage (1-based; 0: never)")
 	results := flag.String("results", "bench/RESULTS.md", "file to append the run to (empty: none)")
+	points := flag.String("points", "", "CSV file for every per-second reading (empty: none)")
 	flag.Parse()
 	if *cycles < 2 || *outage >= *cycle || *killCycle > *cycles || *killCycle < 0 {
 		fail("need -cycles >= 2, -outage < -cycle and 0 <= -kill-cycle <= -cycles")
@@ -67,9 +68,24 @@ func main() {
 		}
 		f.Close()
 	}
+	if *points != "" {
+		if err := writePoints(*points, res.Points); err != nil {
+			fail("%v", err)
+		}
+	}
 	if res.Err != nil {
 		os.Exit(1)
 	}
+}
+
+// writePoints keeps the readings, so a run can be looked at again.
+func writePoints(path string, pts []scenario.SoakPoint) error {
+	var b strings.Builder
+	b.WriteString("seconds,rss_bytes,goroutines,queue_pending_bytes,outage\n")
+	for _, p := range pts {
+		fmt.Fprintf(&b, "%.0f,%d,%d,%d,%t\n", p.At.Seconds(), p.RSS, p.Goroutines, p.QueueBytes, p.Outage)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 func fail(format string, args ...any) {
