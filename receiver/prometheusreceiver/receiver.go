@@ -12,11 +12,13 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/scrape"
+	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/statusapi"
 	"github.com/sluicehq/sluice/internal/zapslog"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
 
@@ -36,17 +38,23 @@ type scrapeReceiver struct {
 	discovery *discovery.Manager
 	scrape    *scrape.Manager
 	wg        sync.WaitGroup
+
+	unregister func() // removes the status page's target source
 }
 
 func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *scrapeReceiver {
 	return &scrapeReceiver{cfg: cfg, set: set, next: next, logger: slog.New(redact.Handler(zapslog.New(set.Logger).Handler()))}
 }
 
-func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
+func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	pc := r.cfg.PrometheusConfig.Prometheus()
 	scfgs, err := pc.GetScrapeConfigs()
 	if err != nil {
 		return fmt.Errorf("loading scrape configs: %w", err)
+	}
+	status := &targetStatus{shard: r.cfg.Shard, userRules: make(map[string]int, len(scfgs))}
+	for _, sc := range scfgs {
+		status.userRules[sc.JobName] = len(sc.RelabelConfigs)
 	}
 	applyShard(scfgs, r.cfg.Shard)
 
@@ -80,7 +88,12 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 		// Created timestamps become start times when asked (see Config).
 		ParseST: r.cfg.StartTimestamps,
 	}
-	app := &appendable{next: r.next, scope: metadata.ScopeName}
+	var app storage.AppendableV2 = &appendable{next: r.next, scope: metadata.ScopeName}
+	if statusapi.Present(host) {
+		// Series counts are kept only for a status page to show.
+		status.series = newSeriesCounts()
+		app = countingAppendable{inner: app, counts: status.series}
+	}
 	r.scrape, err = scrape.NewManager(opts, r.logger, nil, nil, app, reg)
 	if err != nil {
 		cancel()
@@ -94,6 +107,8 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 		cancel()
 		return fmt.Errorf("applying scrape configs: %w", err)
 	}
+	status.scrape = r.scrape
+	r.unregister = statusapi.RegisterTargets(host, r.set.ID, status)
 	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
@@ -120,6 +135,7 @@ func (r *scrapeReceiver) Shutdown(context.Context) error {
 	if r.cancel == nil {
 		return nil
 	}
+	r.unregister()
 	r.scrape.Stop()
 	r.cancel()
 	r.wg.Wait()

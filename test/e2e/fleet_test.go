@@ -58,6 +58,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 			"SLUICE_QUEUE_DIR=" + filepath.Join(dir, fmt.Sprintf("gateway-%d", i)),
 			fmt.Sprintf("SLUICE_HEALTH_LISTEN=127.0.0.1:%d", health),
 			fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
+			fmt.Sprintf("SLUICE_STATUS_LISTEN=127.0.0.1:%d", freePort(t)),
 		}
 		g.p = startSluiceEnv(t, g.env, "--config", filepath.Join(root, "configs", "gateway.yaml"))
 		g.p.waitHealthy(t, health, 60*time.Second, fmt.Sprintf("gateway %d", i))
@@ -90,6 +91,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 			"SLUICE_QUEUE_DIR=" + filepath.Join(dir, fmt.Sprintf("edge-%d", i)),
 			fmt.Sprintf("SLUICE_HEALTH_LISTEN=127.0.0.1:%d", health),
 			fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
+			fmt.Sprintf("SLUICE_STATUS_LISTEN=127.0.0.1:%d", freePort(t)),
 		}, "--config", filepath.Join(root, "configs", "edge.yaml"))
 		edge.waitHealthy(t, health, 60*time.Second, fmt.Sprintf("edge %d", i))
 	}

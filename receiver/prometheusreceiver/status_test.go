@@ -1,0 +1,222 @@
+package prometheusreceiver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/internal/freeport"
+	"github.com/sluicehq/sluice/internal/statusapi"
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
+)
+
+// registryHost is a host whose one extension keeps what registers with it,
+// as the status extension does.
+type registryHost struct {
+	mu      sync.Mutex
+	sources map[component.ID]statusapi.TargetSource
+}
+
+func (h *registryHost) GetExtensions() map[component.ID]component.Component {
+	return map[component.ID]component.Component{component.MustNewID("status"): h}
+}
+func (h *registryHost) Start(context.Context, component.Host) error { return nil }
+func (h *registryHost) Shutdown(context.Context) error              { return nil }
+func (h *registryHost) RegisterTargetSource(id component.ID, src statusapi.TargetSource) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sources[id] = src
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.sources, id)
+	}
+}
+func (h *registryHost) RegisterQueueSource(component.ID, statusapi.QueueSource) func() {
+	return func() {}
+}
+
+func (h *registryHost) source(id component.ID) statusapi.TargetSource {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sources[id]
+}
+
+// TestTargetSourceShowsTargetsAndTheRuleThatDropped runs the receiver on
+// a live target, a target whose port is closed, and a discovered target
+// that the second relabel rule drops, and reads them back through the
+// source the receiver registered.
+func TestTargetSourceShowsTargetsAndTheRuleThatDropped(t *testing.T) {
+	live := target(t, exposition)
+	port, err := freeport.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("127.0.0.1:%d", port) // nothing listens there
+	receiverYAML := `config:
+  scrape_configs:
+    - job_name: app
+      scrape_interval: 100ms
+      static_configs:
+        - targets: ["` + hostOf(live) + `", "` + down + `", "10.0.0.9:9100"]
+          labels: {env: prod}
+      relabel_configs:
+        - target_label: team
+          replacement: storage
+        - source_labels: [__address__]
+          regex: "10\\..*"
+          action: drop
+`
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig().(*Config)
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	host := &registryHost{sources: map[component.ID]statusapi.TargetSource{}}
+	set := receivertest.NewNopSettings(metadata.Type)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), host); err != nil {
+		t.Fatal(err)
+	}
+	src := host.source(set.ID)
+	if src == nil {
+		t.Fatal("the receiver registered no target source")
+	}
+
+	byURL := map[string]statusapi.Target{}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		byURL = map[string]statusapi.Target{}
+		for _, tg := range src.ActiveTargets() {
+			byURL[tg.ScrapeURL] = tg
+		}
+		l, d := byURL["http://"+hostOf(live)+"/metrics"], byURL["http://"+down+"/metrics"]
+		if l.Health == statusapi.HealthUp && l.Series >= 0 && d.Health == statusapi.HealthDown {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets not up and down with a series count in time: %+v", byURL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(byURL) != 2 {
+		t.Fatalf("active targets: %+v, want the live and the down one", byURL)
+	}
+	l := byURL["http://"+hostOf(live)+"/metrics"]
+	// 12 series in the exposition: 2 counters, a gauge, 5 of the histogram,
+	// 3 of the summary, 1 untyped.
+	if l.Series != 12 || l.Job != "app" || l.LastError != "" || l.LastScrape.IsZero() || l.LastScrapeDuration <= 0 {
+		t.Fatalf("live target: %+v", l)
+	}
+	if want := []statusapi.Label{{Name: "env", Value: "prod"}, {Name: "instance", Value: hostOf(live)}, {Name: "job", Value: "app"}, {Name: "team", Value: "storage"}}; !equalLabels(l.Labels, want) {
+		t.Fatalf("labels after relabelling: %+v, want %+v", l.Labels, want)
+	}
+	if !hasLabel(l.DiscoveredLabels, "__address__", hostOf(live)) || hasLabel(l.DiscoveredLabels, "team", "storage") {
+		t.Fatalf("discovered labels: %+v", l.DiscoveredLabels)
+	}
+	d := byURL["http://"+down+"/metrics"]
+	if !strings.Contains(d.LastError, "connection refused") {
+		t.Fatalf("down target's error: %q", d.LastError)
+	}
+
+	dropped := src.DroppedTargets()
+	if dropped.Counts["app"] != 1 || len(dropped.Targets) != 1 {
+		t.Fatalf("dropped: %+v", dropped)
+	}
+	dt := dropped.Targets[0]
+	if dt.Rule != 1 || !hasLabel(dt.DiscoveredLabels, "__address__", "10.0.0.9:9100") ||
+		dt.Reason != "relabel_configs[1] (action: drop) dropped it" || !strings.Contains(dt.RuleText, "action: drop") || !strings.Contains(dt.RuleText, `10\..*`) {
+		t.Fatalf("dropped target: %+v", dt)
+	}
+
+	if err := rcv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if host.source(set.ID) != nil {
+		t.Fatal("the target source is still registered after Shutdown")
+	}
+}
+
+// TestShardRulesAreNamedAsSuch: a target that the shard rules Sluice
+// appends drop is shown as another shard's, not as a user's rule.
+func TestShardRulesAreNamedAsSuch(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	raw := map[string]any{
+		"shard": map[string]any{"count": 2, "index": 0},
+		"config": map[string]any{"scrape_configs": []any{map[string]any{
+			"job_name": "app", "scrape_interval": "1h",
+			"static_configs": []any{map[string]any{"targets": []any{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1", "10.0.0.5:1", "10.0.0.6:1"}}},
+		}}},
+	}
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	host := &registryHost{sources: map[component.ID]statusapi.TargetSource{}}
+	set := receivertest.NewNopSettings(metadata.Type)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), host); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rcv.Shutdown(context.Background()) }()
+	src := host.source(set.ID)
+	var dropped statusapi.Dropped
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		dropped = src.DroppedTargets()
+		if n := len(src.ActiveTargets()); n+len(dropped.Targets) == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets not synced in time: dropped %+v", dropped)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(dropped.Targets) == 0 {
+		t.Fatal("no target went to the other shard (6 addresses, 2 shards)")
+	}
+	for _, dt := range dropped.Targets {
+		// The user has no rules; the shard rules are relabel_configs[0..1].
+		if dt.Rule != 1 || dt.Reason != "another shard's target (this is shard index 0 of count 2)" || !strings.Contains(dt.RuleText, "action: keep") {
+			t.Fatalf("dropped target: %+v", dt)
+		}
+	}
+}
+
+func equalLabels(a, b []statusapi.Label) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasLabel(ls []statusapi.Label, name, value string) bool {
+	for _, l := range ls {
+		if l.Name == name && l.Value == value {
+			return true
+		}
+	}
+	return false
+}
