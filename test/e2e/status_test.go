@@ -170,7 +170,7 @@ service:
 			t.Fatal(err)
 		}
 		_ = os.Remove(shot)
-		chromium(t, base, "--screenshot="+shot, "--window-size=1400,1250")
+		chromium(t, base, "--screenshot="+shot, "--window-size=1400,1000")
 		if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
 			t.Fatalf("screenshot %s: %v", shot, err)
 		}
