@@ -104,7 +104,8 @@ func (e *rwExporter) Endpoints() []statusapi.Endpoint {
 		}
 		for _, q := range queues {
 			s := q.Stats()
-			st.QueueBytes += s.Bytes
+			st.QueueBytes += s.PendingBytes
+			st.DiskBytes += s.Bytes
 			st.QueueRecords += s.Records
 			if !s.Oldest.IsZero() && (oldest.IsZero() || s.Oldest.Before(oldest)) {
 				oldest = s.Oldest

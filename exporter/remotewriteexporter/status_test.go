@@ -29,7 +29,7 @@ func TestEndpointsShowFailureQueueAndRate(t *testing.T) {
 		ep = eps[0]
 		return len(eps) == 1 && ep.Failing
 	})
-	if !strings.Contains(ep.LastError, "HTTP 503") || ep.LastErrorTime.IsZero() || ep.QueueRecords == 0 || ep.QueueBytes == 0 ||
+	if !strings.Contains(ep.LastError, "HTTP 503") || ep.LastErrorTime.IsZero() || ep.QueueRecords == 0 || ep.QueueBytes == 0 || ep.DiskBytes < ep.QueueBytes ||
 		ep.OldestAge <= 0 || ep.Shards != 2 || ep.QueueMax != 64<<20 || ep.URL != url || ep.Sent != 0 {
 		t.Fatalf("failing endpoint: %+v", ep)
 	}
@@ -39,7 +39,7 @@ func TestEndpointsShowFailureQueueAndRate(t *testing.T) {
 		ep = r.exp.Endpoints()[0]
 		return !ep.Failing && ep.QueueRecords == 0 && ep.InFlight == 0
 	})
-	if ep.Sent != 3 || ep.OldestAge != 0 || !strings.Contains(ep.LastError, "HTTP 503") {
+	if ep.Sent != 3 || ep.OldestAge != 0 || ep.QueueBytes != 0 || !strings.Contains(ep.LastError, "HTTP 503") {
 		t.Fatalf("recovered endpoint: %+v", ep)
 	}
 }

@@ -192,7 +192,7 @@ func (s *status) overview() overview {
 						n.Class = "bad"
 					}
 				}
-				n.Note = "queue " + humanBytes(queued)
+				n.Note = "backlog " + humanBytes(queued)
 				if n.Class == "bad" {
 					n.Note += " · failing"
 				}

@@ -75,10 +75,14 @@ type TargetSource interface {
 // Endpoint is one backend a remote_write exporter sends to.
 type Endpoint struct {
 	// URL has its userinfo and query values redacted.
-	URL          string  `json:"url"`
-	Shards       int     `json:"shards"`
+	URL    string `json:"url"`
+	Shards int    `json:"shards"`
+	// QueueBytes and QueueRecords are the backlog: queued, not yet
+	// acknowledged by the backend. DiskBytes is what the queue holds on
+	// disk, which includes acknowledged parts of segments not yet deleted.
 	QueueBytes   int64   `json:"queue_bytes"`
 	QueueRecords int64   `json:"queue_records"`
+	DiskBytes    int64   `json:"disk_bytes"`
 	QueueMax     int64   `json:"queue_max_bytes"`
 	OldestAge    float64 `json:"oldest_age_seconds"` // 0 when the queue is empty
 	InFlight     int64   `json:"in_flight"`
