@@ -135,7 +135,9 @@ func (r *scrapeReceiver) Shutdown(context.Context) error {
 	if r.cancel == nil {
 		return nil
 	}
-	r.unregister()
+	if r.unregister != nil {
+		r.unregister()
+	}
 	r.scrape.Stop()
 	r.cancel()
 	r.wg.Wait()

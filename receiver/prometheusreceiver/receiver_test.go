@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -27,6 +28,12 @@ import (
 // startReceiver runs a prometheus receiver with the given receiver YAML and
 // returns the sink it delivers to; it is shut down at the end of the test.
 func startReceiver(t *testing.T, receiverYAML string) *consumertest.MetricsSink {
+	t.Helper()
+	return startReceiverOn(t, receiverYAML, componenttest.NewNopHost())
+}
+
+// startReceiverOn is startReceiver on the given host.
+func startReceiverOn(t *testing.T, receiverYAML string, host component.Host) *consumertest.MetricsSink {
 	t.Helper()
 	var raw map[string]any
 	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
@@ -44,7 +51,7 @@ func startReceiver(t *testing.T, receiverYAML string) *consumertest.MetricsSink 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+	if err := rcv.Start(context.Background(), host); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

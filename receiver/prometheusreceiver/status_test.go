@@ -12,10 +12,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sluicehq/sluice/internal/freeport"
 	"github.com/sluicehq/sluice/internal/statusapi"
@@ -48,10 +45,15 @@ func (h *registryHost) RegisterQueueSource(component.ID, statusapi.QueueSource) 
 	return func() {}
 }
 
-func (h *registryHost) source(id component.ID) statusapi.TargetSource {
+// source is the one source registered (each test has one receiver); nil
+// when there is none.
+func (h *registryHost) source() statusapi.TargetSource {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.sources[id]
+	for _, src := range h.sources {
+		return src
+	}
+	return nil
 }
 
 // TestTargetSourceShowsTargetsAndTheRuleThatDropped runs the receiver on
@@ -79,24 +81,8 @@ func TestTargetSourceShowsTargetsAndTheRuleThatDropped(t *testing.T) {
           regex: "10\\..*"
           action: drop
 `
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
-		t.Fatal(err)
-	}
-	cfg := createDefaultConfig().(*Config)
-	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	host := &registryHost{sources: map[component.ID]statusapi.TargetSource{}}
-	set := receivertest.NewNopSettings(metadata.Type)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rcv.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
-	}
-	src := host.source(set.ID)
+	host := startWithStatusHost(t, receiverYAML)
+	src := host.source()
 	if src == nil {
 		t.Fatal("the receiver registered no target source")
 	}
@@ -147,39 +133,20 @@ func TestTargetSourceShowsTargetsAndTheRuleThatDropped(t *testing.T) {
 		t.Fatalf("dropped target: %+v", dt)
 	}
 
-	if err := rcv.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if host.source(set.ID) != nil {
-		t.Fatal("the target source is still registered after Shutdown")
-	}
 }
 
 // TestShardRulesAreNamedAsSuch: a target that the shard rules Sluice
 // appends drop is shown as another shard's, not as a user's rule.
 func TestShardRulesAreNamedAsSuch(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	raw := map[string]any{
-		"shard": map[string]any{"count": 2, "index": 0},
-		"config": map[string]any{"scrape_configs": []any{map[string]any{
-			"job_name": "app", "scrape_interval": "1h",
-			"static_configs": []any{map[string]any{"targets": []any{"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1", "10.0.0.5:1", "10.0.0.6:1"}}},
-		}}},
-	}
-	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	host := &registryHost{sources: map[component.ID]statusapi.TargetSource{}}
-	set := receivertest.NewNopSettings(metadata.Type)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), set, cfg, new(consumertest.MetricsSink))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rcv.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = rcv.Shutdown(context.Background()) }()
-	src := host.source(set.ID)
+	host := startWithStatusHost(t, `shard: {count: 2, index: 0}
+config:
+  scrape_configs:
+    - job_name: app
+      scrape_interval: 1h
+      static_configs:
+        - targets: ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1", "10.0.0.5:1", "10.0.0.6:1"]
+`)
+	src := host.source()
 	var dropped statusapi.Dropped
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -201,6 +168,20 @@ func TestShardRulesAreNamedAsSuch(t *testing.T) {
 			t.Fatalf("dropped target: %+v", dt)
 		}
 	}
+}
+
+// startWithStatusHost runs the receiver on a registryHost, and checks at
+// the end of the test that its Shutdown unregistered its source.
+func startWithStatusHost(t *testing.T, receiverYAML string) *registryHost {
+	t.Helper()
+	host := &registryHost{sources: map[component.ID]statusapi.TargetSource{}}
+	t.Cleanup(func() { // runs after the receiver's Shutdown
+		if host.source() != nil {
+			t.Error("the target source is still registered after Shutdown")
+		}
+	})
+	startReceiverOn(t, receiverYAML, host)
+	return host
 }
 
 func equalLabels(a, b []statusapi.Label) bool {
