@@ -3,7 +3,6 @@ package statusextension
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -78,19 +77,19 @@ func (s *status) Shutdown(ctx context.Context) error {
 	if s.server == nil {
 		return nil
 	}
+	// Requests being answered finish; if the context ends first they are
+	// cut off, so that shutting down never waits on a slow browser.
 	err := s.server.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = s.server.Close()
 	}
 	<-s.done
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
 	return err
 }
 
 // NotifyConfigSnapshot takes the pipelines from the collector's effective
-// config; it comes after Start and again with each new config.
+// config. The collector calls it after Start, before the pipelines start;
+// a reload builds a new service, and with it a new extension.
 func (s *status) NotifyConfigSnapshot(_ context.Context, snap extensioncapabilities.ConfigSnapshot) error {
 	p, err := parsePipelines(snap.Effective())
 	if err != nil {
