@@ -34,6 +34,10 @@ type scrapeReceiver struct {
 	next   consumer.Metrics
 	logger *slog.Logger
 
+	tel      *telemetry
+	jobs     *targetJobs
+	jobNames []string // of the scrape configs, for the telemetry
+
 	cancel    context.CancelFunc
 	discovery *discovery.Manager
 	scrape    *scrape.Manager
@@ -42,8 +46,17 @@ type scrapeReceiver struct {
 	unregister func() // removes the status page's target source
 }
 
-func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *scrapeReceiver {
-	return &scrapeReceiver{cfg: cfg, set: set, next: next, logger: slog.New(redact.Handler(zapslog.New(set.Logger).Handler()))}
+func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*scrapeReceiver, error) {
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	jobs := &targetJobs{}
+	jobs.update(nil)
+	return &scrapeReceiver{
+		cfg: cfg, set: set, next: next, logger: slog.New(redact.Handler(zapslog.New(set.Logger).Handler())),
+		tel: tel, jobs: jobs,
+	}, nil
 }
 
 func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
@@ -75,7 +88,9 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	sdConfigs := make(map[string]discovery.Configs, len(scfgs))
 	for _, sc := range scfgs {
 		sdConfigs[sc.JobName] = sc.ServiceDiscoveryConfigs
+		r.jobNames = append(r.jobNames, sc.JobName)
 	}
+	r.tel.observeTargets(r.jobNames, nil, nil)
 	if err := r.discovery.ApplyConfig(sdConfigs); err != nil {
 		cancel()
 		return fmt.Errorf("applying service discovery configs: %w", err)
@@ -87,8 +102,11 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 		DiscoveryReloadOnStartup: true,
 		// Created timestamps become start times when asked (see Config).
 		ParseST: r.cfg.StartTimestamps,
+		// The appender's context then names the target it scrapes, which
+		// the telemetry reads.
+		PassMetadataInContext: true,
 	}
-	var app storage.AppendableV2 = &appendable{next: r.next, scope: metadata.ScopeName}
+	var app storage.AppendableV2 = &appendable{next: r.next, scope: metadata.ScopeName, tel: r.tel, jobs: r.jobs}
 	if statusapi.Present(host) {
 		// Series counts are kept only for a status page to show.
 		status.series = newSeriesCounts()
@@ -112,7 +130,7 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
-		r.watchHealth(ctx, time.Second)
+		r.watchTargets(ctx, time.Second)
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -132,6 +150,7 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 // Shutdown stops scraping; the scrape manager writes stale markers for its
 // targets on the way out, as Prometheus does.
 func (r *scrapeReceiver) Shutdown(context.Context) error {
+	defer r.tel.shutdown()
 	if r.cancel == nil {
 		return nil
 	}
@@ -141,5 +160,6 @@ func (r *scrapeReceiver) Shutdown(context.Context) error {
 	r.scrape.Stop()
 	r.cancel()
 	r.wg.Wait()
+	r.cancel = nil // a second Shutdown has nothing to stop
 	return nil
 }
