@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/scrape"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
@@ -232,4 +235,46 @@ func scrapeErrorReason(err error) string {
 		return reasonConnection
 	}
 	return reasonParse
+}
+
+// What Prometheus' scrape manager tells the telemetry: the facts of its
+// active targets, and the job of the target an appender scrapes.
+
+// targetsFacts is what the telemetry reads of Prometheus' active targets.
+func targetsFacts(active map[string][]*scrape.Target) []targetFacts {
+	var facts []targetFacts
+	for job, targets := range active {
+		for _, t := range targets {
+			facts = append(facts, targetFacts{job: job, health: string(t.Health())})
+		}
+	}
+	return facts
+}
+
+// targetJobs tells the job (scrape pool) of a target the scrape manager
+// hands the appender: the target does not say which scrape config it came
+// from, the manager's lists do.
+type targetJobs struct {
+	byTarget atomic.Pointer[map[*scrape.Target]string]
+}
+
+func (j *targetJobs) update(active map[string][]*scrape.Target) {
+	m := map[*scrape.Target]string{}
+	for job, targets := range active {
+		for _, t := range targets {
+			m[t] = job
+		}
+	}
+	j.byTarget.Store(&m)
+}
+
+// of is t's job. A target scraped before the next update is not listed yet:
+// its discovered job label is then the job_name (unless discovery itself
+// set a job label, which only a file or HTTP discovery can).
+func (j *targetJobs) of(t *scrape.Target) string {
+	if job, ok := (*j.byTarget.Load())[t]; ok {
+		return job
+	}
+	var lb labels.Builder
+	return t.DiscoveredLabels(&lb).Get(model.JobLabel)
 }
