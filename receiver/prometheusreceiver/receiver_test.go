@@ -35,17 +35,7 @@ func startReceiver(t *testing.T, receiverYAML string) *consumertest.MetricsSink 
 // startReceiverOn is startReceiver on the given host.
 func startReceiverOn(t *testing.T, receiverYAML string, host component.Host) *consumertest.MetricsSink {
 	t.Helper()
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
-		t.Fatal(err)
-	}
-	cfg := createDefaultConfig().(*Config)
-	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := confmap.Validate(cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configFrom(t, receiverYAML)
 	sink := new(consumertest.MetricsSink)
 	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
 	if err != nil {
@@ -60,6 +50,24 @@ func startReceiverOn(t *testing.T, receiverYAML string, host component.Host) *co
 		}
 	})
 	return sink
+}
+
+// configFrom reads receiver YAML as the collector does: over the defaults,
+// then validated.
+func configFrom(t *testing.T, receiverYAML string) *Config {
+	t.Helper()
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
+		t.Fatal(err)
+	}
+	cfg := createDefaultConfig().(*Config)
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := confmap.Validate(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // point is one sample as the exporter would send it.

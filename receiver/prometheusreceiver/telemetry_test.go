@@ -14,7 +14,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -22,7 +21,6 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sluicehq/sluice/internal/comptest"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
@@ -39,17 +37,7 @@ type telemetryReceiver struct {
 
 func startWithTelemetry(t *testing.T, receiverYAML string) *telemetryReceiver {
 	t.Helper()
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
-		t.Fatal(err)
-	}
-	cfg := createDefaultConfig().(*Config)
-	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := confmap.Validate(cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := configFrom(t, receiverYAML)
 	tr := &telemetryReceiver{tel: componenttest.NewTelemetry(), sink: new(consumertest.MetricsSink)}
 	t.Cleanup(func() { _ = tr.tel.Shutdown(context.Background()) })
 	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
