@@ -40,7 +40,10 @@ type SoakCycle struct {
 	Index          int
 	PeakRSS        int64
 	PeakGoroutines int
-	EndGoroutines  int   // at the end of the cycle, outage long drained
+	// BaseGoroutines: the fewest over the second half of the cycle, outage
+	// long drained: what stays when no scrape or request is in flight (a
+	// single reading catches those at random; a leak raises the floor).
+	BaseGoroutines int
 	PeakQueueBytes int64 // during or right after the outage
 	EndQueueBytes  int64 // at the end of the cycle, before the next outage
 	// DrainSeconds: from the end of the outage until the queue was back under
@@ -131,8 +134,8 @@ func RunSoak(ctx context.Context, p Soak, sys systems.System, startLoadgen Start
 		}
 		res.Cycles = append(res.Cycles, summarizeCycle(c, killed, p, res.Points, cycleStart.Sub(start)))
 		last := res.Cycles[len(res.Cycles)-1]
-		logf("soak %s: cycle %d: peak RSS %d MiB, goroutines %d at the end, queue peak %.1f MiB, end %.1f MiB, drained in %.0f s",
-			sys.Name(), c+1, last.PeakRSS>>20, last.EndGoroutines, float64(last.PeakQueueBytes)/(1<<20), float64(last.EndQueueBytes)/(1<<20), last.DrainSeconds)
+		logf("soak %s: cycle %d: peak RSS %d MiB, goroutine floor %d, queue peak %.1f MiB, end %.1f MiB, drained in %.0f s",
+			sys.Name(), c+1, last.PeakRSS>>20, last.BaseGoroutines, float64(last.PeakQueueBytes)/(1<<20), float64(last.EndQueueBytes)/(1<<20), last.DrainSeconds)
 	}
 	cpu1, _ := s.m.totals()
 	res.CPUSeconds = cpu1 - cpu0
@@ -157,7 +160,7 @@ func RunSoak(ctx context.Context, p Soak, sys systems.System, startLoadgen Start
 // summarizeCycle reads the points of cycle c (which began at offset from the
 // start of the soak).
 func summarizeCycle(c int, killed bool, p Soak, points []SoakPoint, offset time.Duration) SoakCycle {
-	cy := SoakCycle{Index: c + 1, DrainSeconds: -1, Killed: killed, EndGoroutines: -1, EndQueueBytes: -1}
+	cy := SoakCycle{Index: c + 1, DrainSeconds: -1, Killed: killed, BaseGoroutines: -1, EndQueueBytes: -1}
 	var in []SoakPoint
 	for _, pt := range points {
 		if pt.At >= offset && pt.At < offset+p.CycleLength {
@@ -169,10 +172,12 @@ func summarizeCycle(c int, killed bool, p Soak, points []SoakPoint, offset time.
 		cy.PeakGoroutines = max(cy.PeakGoroutines, pt.Goroutines)
 		cy.PeakQueueBytes = max(cy.PeakQueueBytes, pt.QueueBytes)
 	}
-	for i := len(in) - 1; i >= 0; i-- { // the last readable values
-		if cy.EndGoroutines < 0 && in[i].Goroutines >= 0 {
-			cy.EndGoroutines = in[i].Goroutines
+	for _, pt := range in {
+		if pt.At-offset >= p.CycleLength/2 && pt.Goroutines >= 0 && (cy.BaseGoroutines < 0 || pt.Goroutines < cy.BaseGoroutines) {
+			cy.BaseGoroutines = pt.Goroutines
 		}
+	}
+	for i := len(in) - 1; i >= 0; i-- { // the last readable value
 		if cy.EndQueueBytes < 0 && in[i].QueueBytes >= 0 {
 			cy.EndQueueBytes = in[i].QueueBytes
 		}
@@ -265,7 +270,7 @@ func sumMetric(r io.Reader, name string) int64 {
 // SoakVerdict holds the checks a soak must pass, each with its figure.
 type SoakVerdict struct {
 	RSSGrowth        float64 // highest peak RSS of cycles 3.. over cycle 2's peak, minus 1
-	GoroutineSpread  int     // max - min of the end-of-cycle goroutines of cycles 2..
+	GoroutineSpread  int     // max - min of the goroutine floor (BaseGoroutines) of cycles 2..
 	QueueNotDrained  []int   // cycles whose queue was not back to ~0 at their end
 	Lost             int64
 	Duplicates       int
@@ -285,12 +290,12 @@ func Judge(r SoakResult) SoakVerdict {
 	v := SoakVerdict{Lost: r.Served - r.Received, Duplicates: r.Duplicates, OutOfOrder: r.OutOfOrder}
 	if len(r.Cycles) >= 2 {
 		base, peak := r.Cycles[1].PeakRSS, int64(0)
-		lo, hi := r.Cycles[1].EndGoroutines, r.Cycles[1].EndGoroutines
+		lo, hi := r.Cycles[1].BaseGoroutines, r.Cycles[1].BaseGoroutines
 		for _, c := range r.Cycles[1:] {
 			if c.Index > 2 {
 				peak = max(peak, c.PeakRSS)
 			}
-			lo, hi = min(lo, c.EndGoroutines), max(hi, c.EndGoroutines)
+			lo, hi = min(lo, c.BaseGoroutines), max(hi, c.BaseGoroutines)
 		}
 		if base > 0 && peak > 0 {
 			v.RSSGrowth = float64(peak)/float64(base) - 1
@@ -322,7 +327,7 @@ func SoakTable(p Soak, r SoakResult) string {
 	if r.Err != nil {
 		fmt.Fprintf(&b, "**The soak failed:** %s\n", oneLine(r.Err.Error()))
 	}
-	b.WriteString("| cycle | peak RSS MiB | peak goroutines | goroutines at end | queue peak MiB | queue at end MiB | drained in s |\n")
+	b.WriteString("| cycle | peak RSS MiB | peak goroutines | goroutine floor (2nd half) | queue peak MiB | queue at end MiB | drained in s |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Cycles {
 		kill := ""
@@ -334,7 +339,7 @@ func SoakTable(p Soak, r SoakResult) string {
 			drainS = fmt.Sprintf("%.0f", c.DrainSeconds)
 		}
 		fmt.Fprintf(&b, "| %d%s | %d | %d | %d | %.1f | %.2f | %s |\n", c.Index, kill, c.PeakRSS>>20, c.PeakGoroutines,
-			c.EndGoroutines, float64(c.PeakQueueBytes)/(1<<20), float64(c.EndQueueBytes)/(1<<20), drainS)
+			c.BaseGoroutines, float64(c.PeakQueueBytes)/(1<<20), float64(c.EndQueueBytes)/(1<<20), drainS)
 	}
 	v := Judge(r)
 	mark := func(ok bool) string {
@@ -350,7 +355,7 @@ func SoakTable(p Soak, r SoakResult) string {
 	fmt.Fprintf(&b, "\n- served %d samples, %d distinct at the sink: lost %d, duplicates %d, out of order %d — nothing lost, duplicated or reordered: %s\n",
 		r.Served, r.Received, v.Lost, v.Duplicates, v.OutOfOrder, mark(v.NothingLostTwice))
 	fmt.Fprintf(&b, "- peak RSS from cycle 2 to the highest later cycle: %+.1f%% — flat (≤ 10%%): %s\n", 100*v.RSSGrowth, mark(v.RSSFlat))
-	fmt.Fprintf(&b, "- goroutines at the end of cycles 2..%d spread by %d — flat: %s\n", len(r.Cycles), v.GoroutineSpread, mark(v.GoroutinesFlat))
+	fmt.Fprintf(&b, "- goroutine floor of cycles 2..%d spread by %d — flat: %s\n", len(r.Cycles), v.GoroutineSpread, mark(v.GoroutinesFlat))
 	fmt.Fprintf(&b, "- queue back to ~0 (< 5%% of its peak or < 2 MiB) at the end of every cycle: %s", mark(v.QueuesDrained))
 	if len(v.QueueNotDrained) > 0 {
 		fmt.Fprintf(&b, " (not in cycles %v)", v.QueueNotDrained)
