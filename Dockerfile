@@ -13,7 +13,7 @@ COPY --chown=10001:10001 deploy/docker/var-lib-sluice/ /var/lib/sluice/
 USER 10001:10001
 VOLUME ["/var/lib/sluice"]
 # 4317 OTLP gRPC, 4318 OTLP HTTP, 8888 own metrics, 13133 health check.
-EXPOSE 4317 4318 8888 13133
+EXPOSE 4317 4318 8888 8889 13133
 
 ENTRYPOINT ["/sluice"]
 CMD ["--config", "/etc/sluice/config.yaml"]

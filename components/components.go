@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter"
+	"github.com/sluicehq/sluice/extension/statusextension"
 	"github.com/sluicehq/sluice/processor/batchprocessor"
 	"github.com/sluicehq/sluice/processor/relabelprocessor"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver"
@@ -93,6 +94,7 @@ func extensions() []entry[extension.Factory] {
 		{core + "extension/zpagesextension " + coreVersion, zpagesextension.NewFactory()},
 		{contrib + "extension/basicauthextension " + contribVersion, basicauthextension.NewFactory()},
 		{contrib + "extension/bearertokenauthextension " + contribVersion, bearertokenauthextension.NewFactory()},
+		{sluice, statusextension.NewFactory()},
 	}
 }
 

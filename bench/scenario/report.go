@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 )
 
@@ -137,4 +139,19 @@ func ScrapeTable(w Workload, results []ScrapeResult) string {
 			ratio(sl.CPUPerMillion, ref.CPUPerMillion), ratio(sl.RSSPerSeries, ref.RSSPerSeries))
 	}
 	return b.String()
+}
+
+// Machine describes where the run happened.
+func Machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				_, model, _ = strings.Cut(l, ": ")
+				break
+			}
+		}
+	}
+	kernel, _ := exec.Command("uname", "-r").Output()
+	return fmt.Sprintf("%d cores (%s), Linux %s, %s", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)), runtime.Version())
 }

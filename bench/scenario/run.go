@@ -92,8 +92,10 @@ type session struct {
 }
 
 // startSession starts a fresh load generator and the system, pointed at
-// remoteWriteURL. close stops both and removes the state directory.
-func startSession(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, remoteWriteURL string) (*session, func(), error) {
+// remoteWriteURL; probes, when set, picks the ports of the system's own
+// telemetry and pprof (the soak reads them). close stops both and removes
+// the state directory.
+func startSession(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, remoteWriteURL string, probes *systems.Spec) (*session, func(), error) {
 	if err := sys.Available(); err != nil {
 		return nil, nil, err
 	}
@@ -113,6 +115,9 @@ func startSession(ctx context.Context, w Workload, sys systems.System, startLoad
 	}
 	s := &session{ctx: ctx, sys: sys, lg: lg, m: &meter{}, tick: time.NewTicker(time.Second),
 		spec: systems.Spec{Targets: lg.Addrs(), Interval: w.Interval, RemoteWriteURL: remoteWriteURL, Dir: dir, Port: port}}
+	if probes != nil {
+		s.spec.MetricsPort, s.spec.PprofPort = probes.MetricsPort, probes.PprofPort
+	}
 	if s.proc, err = sys.Start(s.spec); err != nil {
 		lg.Stop()
 		os.RemoveAll(dir)
@@ -155,7 +160,7 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 		return res
 	}
 	defer stopSink()
-	s, closeSession, err := startSession(ctx, w, sys, startLoadgen, "http://"+sinkAddr+"/api/v1/write")
+	s, closeSession, err := startSession(ctx, w, sys, startLoadgen, "http://"+sinkAddr+"/api/v1/write", nil)
 	if err != nil {
 		res.Err = err
 		return res
@@ -253,7 +258,7 @@ type ScrapeResult struct {
 // CPU per sample scraped and memory per active series over the window.
 func RunScrapeOnly(ctx context.Context, w Workload, sys systems.System, startLoadgen StartLoadgen, logf func(string, ...any)) ScrapeResult {
 	res := ScrapeResult{System: sys.Name()}
-	s, closeSession, err := startSession(ctx, w, sys, startLoadgen, "")
+	s, closeSession, err := startSession(ctx, w, sys, startLoadgen, "", nil)
 	if err != nil {
 		res.Err = err
 		return res

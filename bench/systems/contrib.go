@@ -104,9 +104,17 @@ func (c contrib) Start(s Spec) (*Process, error) {
 // contrib reference and the scrape-only systems share it so that their
 // receiver and telemetry settings cannot drift apart.
 func startCollector(s Spec, name, bin, processorID, exporterID, exporterYAML string) (*Process, error) {
-	metricsPort, err := freeport.Get()
-	if err != nil {
-		return nil, fmt.Errorf("systems: %s: a port for its own metrics: %w", name, err)
+	metricsPort := s.MetricsPort
+	if metricsPort == 0 {
+		var err error
+		if metricsPort, err = freeport.Get(); err != nil {
+			return nil, fmt.Errorf("systems: %s: a port for its own metrics: %w", name, err)
+		}
+	}
+	extensions, extensionList := fmt.Sprintf("  health_check:\n    endpoint: %q\n", s.listen()), "[health_check]"
+	if s.PprofPort != 0 {
+		extensions += fmt.Sprintf("  pprof:\n    endpoint: \"127.0.0.1:%d\"\n", s.PprofPort)
+		extensionList = "[health_check, pprof]"
 	}
 	processors, processorList := "", "[]"
 	if processorID != "" {
@@ -125,10 +133,8 @@ receivers:
             - targets: %s
 %sexporters:
 %sextensions:
-  health_check:
-    endpoint: %q
-service:
-  extensions: [health_check]
+%sservice:
+  extensions: %s
   telemetry:
     metrics:
       readers:
@@ -142,7 +148,7 @@ service:
       receivers: [prometheus]
       processors: %s
       exporters: [%s]
-`, name, s.interval(), s.timeout(), quoted(s.Targets), processors, exporterYAML, s.listen(), metricsPort, processorList, exporterID)
+`, name, s.interval(), s.timeout(), quoted(s.Targets), processors, exporterYAML, extensions, extensionList, metricsPort, processorList, exporterID)
 	path, err := writeConfig(s.Dir, name+".yaml", cfg)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,11 @@ type Spec struct {
 	RemoteWriteURL string        // e.g. http://127.0.0.1:9201/api/v1/write
 	Dir            string        // state directory (config, log, WAL/queue); reused on restart
 	Port           int           // a free loopback port for the system's own HTTP listener
+	// For the collectors (sluice, contrib): the port of their own telemetry
+	// (0: a free one is picked) and of the pprof extension (0: none), so a
+	// soak can read queue bytes and goroutines while it runs.
+	MetricsPort int
+	PprofPort   int
 }
 
 // validate names the field at fault. needURL is false for the scrape-only

@@ -24,7 +24,8 @@ type endpoint struct {
 	shards []*diskqueue.Queue
 	old    []*layout // earlier shard layouts still holding data, oldest first
 	health health
-	gate   *gate // the backoff every shard of the endpoint shares
+	gate   *gate        // the backoff every shard of the endpoint shares
+	stat   endpointStat // for the status page
 
 	// v1Until (Unix ns) is when 2.0 is tried again after the backend
 	// refused it: a backend upgraded to 2.0 gets 2.0 again without a

@@ -27,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice/internal/diskqueue"
 	"github.com/sluicehq/sluice/internal/promseries"
 	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/statusapi"
 )
 
 // rwExporter is the remote_write exporter: ConsumeMetrics translates,
@@ -55,6 +56,8 @@ type rwExporter struct {
 	pool     sync.Pool // *encoder
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	unregister func() // removes the status page's queue source
 }
 
 func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
@@ -112,6 +115,7 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 	}
 	sendCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	e.unregister = statusapi.RegisterQueues(host, e.set.ID, e)
 	for _, ep := range e.endpoints {
 		e.startSenders(sendCtx, ep)
 	}
@@ -319,6 +323,9 @@ func (e *rwExporter) closeQueues() {
 // syncs them.
 func (e *rwExporter) Shutdown(ctx context.Context) error {
 	e.stopping.Store(true)
+	if e.unregister != nil {
+		e.unregister()
+	}
 	if e.cancel != nil {
 		e.cancel()
 	}

@@ -186,7 +186,9 @@ func (e *rwExporter) deliver(ctx context.Context, ep *endpoint, payload []byte) 
 		if try > 0 {
 			e.tel.count(ctx, e.tel.retried, h)
 		}
+		ep.stat.inFlight.Add(1)
 		a := e.send(ctx, ep, h, body)
+		ep.stat.inFlight.Add(-1)
 		if a.outcome == retry && ctx.Err() != nil {
 			ep.gate.abandoned(probe) // shutting down: not the backend's failure
 			return false
@@ -203,15 +205,18 @@ func (e *rwExporter) deliver(ctx context.Context, ep *endpoint, payload []byte) 
 			ep.gate.succeeded(probe)
 			e.tel.drop(ctx, h, a.reason())
 			ep.health.rejected(a.status, a.err)
+			ep.stat.rejected(a.err)
 			return true
 		case retry:
 			e.tel.count(ctx, e.tel.failed, h, attribute.String("reason", a.reason()))
 			ep.health.failing(a.status, a.err)
+			ep.stat.failed(a.err)
 			ep.gate.failed(probe, func(tries int) time.Duration { return e.backoff(tries - 1) }, a.retryAfter)
 		case authRetry:
 			e.tel.count(ctx, e.tel.failed, h, attribute.String("reason", a.reason()))
 			every := e.cfg.RetryOnAuthError.Interval
 			ep.health.authRefused(a.status, a.err, every)
+			ep.stat.failed(a.err)
 			ep.gate.failed(probe, func(int) time.Duration { return every }, max(every, a.retryAfter))
 		}
 	}
@@ -234,6 +239,7 @@ func (e *rwExporter) delivered(ctx context.Context, ep *endpoint, h recordHeader
 	}
 	e.tel.count(ctx, e.tel.sent, h)
 	ep.health.ok()
+	ep.stat.delivered(h.samples + h.histograms)
 	if u := ep.v1Until.Load(); h.message == 2 && u != 0 && ep.v1Until.CompareAndSwap(u, 0) {
 		e.logger.Info("The backend takes remote write 2.0 again", zap.String("endpoint", ep.name))
 	}

@@ -78,6 +78,11 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 	if err != nil {
 		return nil, err
 	}
+	qPending, err := m.Int64ObservableGauge("otelcol_remote_write_queue_pending_size", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of the disk queue not yet acknowledged by the backend (the backlog), over all shards; queue_size also counts acknowledged parts of segments not yet deleted."))
+	if err != nil {
+		return nil, err
+	}
 	qRecords, err := m.Int64ObservableGauge("otelcol_remote_write_queue_records", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests in the disk queue not yet acknowledged by the backend."))
 	if err != nil {
@@ -116,6 +121,7 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 		for _, q := range queues() {
 			s := q.Stats()
 			st.Bytes += s.Bytes
+			st.PendingBytes += s.PendingBytes
 			st.Records += s.Records
 			st.DroppedRecs += s.DroppedRecs
 			st.CorruptRecs += s.CorruptRecs
@@ -128,6 +134,7 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 			}
 		}
 		o.ObserveInt64(qBytes, st.Bytes, own)
+		o.ObserveInt64(qPending, st.PendingBytes, own)
 		o.ObserveInt64(qRecords, st.Records, own)
 		age := 0.0
 		if !oldest.IsZero() {
@@ -142,7 +149,7 @@ func newTelemetry(id component.ID, set component.TelemetrySettings, shards func(
 		o.ObserveInt64(qIOErrors, st.IOErrors, own)
 		o.ObserveInt64(nShards, int64(shards()), own)
 		return nil
-	}, qBytes, qRecords, qAge, qLost, qLostBytes, qIOErrors, nShards)
+	}, qBytes, qPending, qRecords, qAge, qLost, qLostBytes, qIOErrors, nShards)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,7 @@ var ErrTooLarge = errors.New("diskqueue: record larger than the queue")
 // Stats describe a queue at one moment.
 type Stats struct {
 	Bytes         int64     // on disk, acknowledged parts of the oldest segment included
+	PendingBytes  int64     // of those, the bytes not yet acknowledged (the backlog)
 	Records       int64     // not yet acknowledged
 	Oldest        time.Time // append time of the oldest unacknowledged record; zero if none
 	DroppedRecs   int64     // dropped because the queue was full

@@ -116,7 +116,13 @@ func TestOrderAcrossSegmentsAndReopen(t *testing.T) {
 	if st := q.Stats(); st.Records != 60 || st.Oldest.IsZero() {
 		t.Fatalf("after reopen: %+v, want 60 records and an oldest time", st)
 	}
+	if st := q.Stats(); st.PendingBytes <= 0 || st.PendingBytes >= st.Bytes {
+		t.Fatalf("after reopen: %d bytes pending of %d on disk, want some but not all (40 of 100 were acknowledged)", st.PendingBytes, st.Bytes)
+	}
 	same(t, drain(t, q, true), want(40, 60))
+	if st := q.Stats(); st.PendingBytes != 0 || st.Bytes == 0 {
+		t.Fatalf("all acknowledged: %d bytes pending of %d on disk, want 0 pending while the head still holds them", st.PendingBytes, st.Bytes)
+	}
 	if segs, _ := listSegments(dir); len(segs) != 1 {
 		t.Fatalf("%d segments left after everything was acknowledged, want only the head", len(segs))
 	}

@@ -199,6 +199,7 @@ func (q *Queue) Stats() Stats {
 	defer q.mu.Unlock()
 	st := q.stats
 	st.Bytes = q.writeOff - q.segs[0].base
+	st.PendingBytes = q.writeOff - max(q.ackOff, q.segs[0].base)
 	st.Records = q.records
 	st.Oldest = q.oldest()
 	return st

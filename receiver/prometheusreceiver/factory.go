@@ -21,5 +21,5 @@ func createDefaultConfig() component.Config {
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return newScrapeReceiver(set, cfg.(*Config), next), nil
+	return newScrapeReceiver(set, cfg.(*Config), next)
 }

@@ -10,14 +10,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/scrape"
+	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/sluicehq/sluice/internal/redact"
+	"github.com/sluicehq/sluice/internal/statusapi"
 	"github.com/sluicehq/sluice/internal/zapslog"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/scrapeloop"
@@ -35,6 +38,8 @@ type scrapeManager interface {
 	Stop()
 	TargetsActive() map[string][]*scrape.Target
 	TargetsDropped() map[string][]*scrape.Target
+	TargetsDroppedCounts() map[string]int
+	ScrapePoolConfig(job string) (*promconfig.ScrapeConfig, error)
 }
 
 // scrapeReceiver runs Prometheus' own discovery manager and a scrape loop
@@ -46,6 +51,10 @@ type scrapeReceiver struct {
 	next   consumer.Metrics
 	logger *slog.Logger
 
+	tel      *telemetry
+	jobs     *targetJobs
+	jobNames []string // of the scrape configs, for the telemetry
+
 	cancel    context.CancelFunc
 	discovery *discovery.Manager
 	scrape    scrapeManager
@@ -53,17 +62,32 @@ type scrapeReceiver struct {
 	// its Status gives per-target series counts beside the Target facts.
 	loop *scrapeloop.Manager
 	wg   sync.WaitGroup
+
+	unregister func() // removes the status page's target source
 }
 
-func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *scrapeReceiver {
-	return &scrapeReceiver{cfg: cfg, set: set, next: next, logger: slog.New(redact.Handler(zapslog.New(set.Logger).Handler()))}
+func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*scrapeReceiver, error) {
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	jobs := &targetJobs{}
+	jobs.update(nil)
+	return &scrapeReceiver{
+		cfg: cfg, set: set, next: next, logger: slog.New(redact.Handler(zapslog.New(set.Logger).Handler())),
+		tel: tel, jobs: jobs,
+	}, nil
 }
 
-func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
+func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	pc := r.cfg.PrometheusConfig.Prometheus()
 	scfgs, err := pc.GetScrapeConfigs()
 	if err != nil {
 		return fmt.Errorf("loading scrape configs: %w", err)
+	}
+	status := &targetStatus{shard: r.cfg.Shard, userRules: make(map[string]int, len(scfgs))}
+	for _, sc := range scfgs {
+		status.userRules[sc.JobName] = len(sc.RelabelConfigs)
 	}
 	applyShard(scfgs, r.cfg.Shard)
 
@@ -84,13 +108,20 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 	sdConfigs := make(map[string]discovery.Configs, len(scfgs))
 	for _, sc := range scfgs {
 		sdConfigs[sc.JobName] = sc.ServiceDiscoveryConfigs
+		r.jobNames = append(r.jobNames, sc.JobName)
 	}
+	r.tel.observeTargets(r.jobNames, nil, nil)
 	if err := r.discovery.ApplyConfig(sdConfigs); err != nil {
 		cancel()
 		return fmt.Errorf("applying service discovery configs: %w", err)
 	}
 
-	app := &appendable{next: r.next, scope: metadata.ScopeName}
+	var app storage.AppendableV2 = &appendable{next: r.next, scope: metadata.ScopeName, tel: r.tel, jobs: r.jobs}
+	if statusapi.Present(host) {
+		// Series counts are kept only for a status page to show.
+		status.series = newSeriesCounts()
+		app = countingAppendable{inner: app, counts: status.series}
+	}
 	if r.cfg.ScrapeLoop == LoopSluice {
 		r.loop, err = scrapeloop.NewManager(scrapeloop.Options{
 			ParseST:                 r.cfg.StartTimestamps,
@@ -111,6 +142,9 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 			// The family, type, help and unit of every sample reach the
 			// appender (without it, every series is of unknown type).
 			AppendMetadata: true,
+			// The appender's context then names the target it scrapes, which
+			// the telemetry reads.
+			PassMetadataInContext: true,
 		}
 		m, err := scrape.NewManager(opts, r.logger, nil, nil, app, reg)
 		if err != nil {
@@ -127,10 +161,12 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 		}
 		r.scrape = m
 	}
+	status.scrape = r.scrape
+	r.unregister = statusapi.RegisterTargets(host, r.set.ID, status)
 	r.wg.Add(3)
 	go func() {
 		defer r.wg.Done()
-		r.watchHealth(ctx, time.Second)
+		r.watchTargets(ctx, time.Second)
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -151,11 +187,16 @@ func (r *scrapeReceiver) Start(_ context.Context, _ component.Host) error {
 // targets on the way out: Prometheus presumes a restart that goes on where
 // it stopped (see TestShutdownWritesNoStaleMarkers).
 func (r *scrapeReceiver) Shutdown(context.Context) error {
+	defer r.tel.shutdown()
 	if r.cancel == nil {
 		return nil
+	}
+	if r.unregister != nil {
+		r.unregister()
 	}
 	r.scrape.Stop()
 	r.cancel()
 	r.wg.Wait()
+	r.cancel = nil // a second Shutdown has nothing to stop
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -28,6 +29,33 @@ import (
 // returns the sink it delivers to; it is shut down at the end of the test.
 func startReceiver(t *testing.T, receiverYAML string) *consumertest.MetricsSink {
 	t.Helper()
+	return startReceiverOn(t, receiverYAML, componenttest.NewNopHost())
+}
+
+// startReceiverOn is startReceiver on the given host.
+func startReceiverOn(t *testing.T, receiverYAML string, host component.Host) *consumertest.MetricsSink {
+	t.Helper()
+	cfg := configFrom(t, receiverYAML)
+	sink := new(consumertest.MetricsSink)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), host); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rcv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return sink
+}
+
+// configFrom reads receiver YAML as the collector does: over the defaults,
+// then validated.
+func configFrom(t *testing.T, receiverYAML string) *Config {
+	t.Helper()
 	var raw map[string]any
 	if err := yaml.Unmarshal([]byte(receiverYAML), &raw); err != nil {
 		t.Fatal(err)
@@ -39,20 +67,7 @@ func startReceiver(t *testing.T, receiverYAML string) *consumertest.MetricsSink 
 	if err := confmap.Validate(cfg); err != nil {
 		t.Fatal(err)
 	}
-	sink := new(consumertest.MetricsSink)
-	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := rcv.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return sink
+	return cfg
 }
 
 // point is one sample as the exporter would send it.

@@ -48,8 +48,9 @@ func (h *healthWatch) check(active map[string][]*scrape.Target) {
 	}
 }
 
-// watchHealth checks every interval until ctx ends.
-func (r *scrapeReceiver) watchHealth(ctx context.Context, every time.Duration) {
+// watchTargets looks at the targets every interval until ctx ends: logs
+// health changes and hands the targets to the telemetry.
+func (r *scrapeReceiver) watchTargets(ctx context.Context, every time.Duration) {
 	h := &healthWatch{logger: r.set.Logger, last: map[string]scrape.TargetHealth{}}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -58,7 +59,10 @@ func (r *scrapeReceiver) watchHealth(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			h.check(r.scrape.TargetsActive())
+			active := r.scrape.TargetsActive()
+			h.check(active)
+			r.jobs.update(active)
+			r.tel.observeTargets(r.jobNames, targetsFacts(active), r.scrape.TargetsDroppedCounts())
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -35,6 +36,7 @@ func startReceiverTel(t *testing.T, cfg *Config, next consumer.Metrics) (string,
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type) // receiver="remote_write" in the telemetry
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(cfg, set, next)
 	if err != nil {

@@ -37,7 +37,7 @@ type rwReceiver struct {
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*rwReceiver, error) {
-	tel, err := newTelemetry(set.ID, set.TelemetrySettings)
+	tel, err := newTelemetry(set)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (r *rwReceiver) Start(ctx context.Context, host component.Host) error {
 				status = http.StatusUnsupportedMediaType
 				msg += ": remote write bodies are snappy-compressed"
 			}
-			r.fail(req.Context(), w, status, msg)
+			r.fail(req, w, status, msg)
 		}))
 	if err != nil {
 		return err
@@ -101,12 +101,12 @@ func (r *rwReceiver) Shutdown(ctx context.Context) error {
 func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		r.fail(req.Context(), w, http.StatusMethodNotAllowed, "remote write takes POST")
+		r.fail(req, w, http.StatusMethodNotAllowed, "remote write takes POST")
 		return
 	}
 	msg, err := rwproto.Message(req.Header.Get("Content-Type"))
 	if err != nil {
-		r.fail(req.Context(), w, http.StatusUnsupportedMediaType, err.Error())
+		r.fail(req, w, http.StatusUnsupportedMediaType, err.Error())
 		return
 	}
 	// The slot is taken before the body is read: what bounds the memory of
@@ -119,24 +119,28 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			defer func() { <-r.inflight }()
 		default:
 			w.Header().Set("Retry-After", retryAfterBusy)
-			r.refuse(req.Context(), w, overLimit("max_concurrent_requests", http.StatusServiceUnavailable,
+			r.refuse(req, w, overLimit("max_concurrent_requests", http.StatusServiceUnavailable,
 				"max_concurrent_requests (%d) pushes are being taken already; retry later", r.cfg.MaxConcurrentRequests))
 			return
 		}
 	}
 	md, c, err := r.decodeBody(req, msg)
 	if err != nil {
-		r.refuse(req.Context(), w, err)
+		r.refuse(req, w, err)
 		return
 	}
-	if md.DataPointCount() > 0 {
+	if n := md.DataPointCount(); n > 0 {
 		ctx := req.Context()
 		if r.cfg.PipelineTimeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, r.cfg.PipelineTimeout)
 			defer cancel()
 		}
-		if err := r.next.ConsumeMetrics(ctx, md); err != nil {
+		// Counted in the collector's otelcol_receiver_*_metric_points.
+		ctx = r.tel.obs.StartMetricsOp(ctx)
+		err := r.next.ConsumeMetrics(ctx, md)
+		r.tel.obs.EndMetricsOp(ctx, formatRemoteWrite, n, err)
+		if err != nil {
 			status := http.StatusServiceUnavailable
 			if consumererror.IsPermanent(err) {
 				status = http.StatusBadRequest
@@ -145,7 +149,7 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if errors.Is(err, context.DeadlineExceeded) && req.Context().Err() == nil {
 				msg = fmt.Sprintf("the pipeline did not take the data within pipeline_timeout (%s); retry later", r.cfg.PipelineTimeout)
 			}
-			r.fail(req.Context(), w, status, msg)
+			r.fail(req, w, status, msg)
 			return
 		}
 	}
@@ -156,6 +160,7 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set(rwproto.HeaderExemplarsWritten, strconv.Itoa(c.exemplars))
 	}
 	w.WriteHeader(http.StatusNoContent)
+	r.tel.answered(req, http.StatusNoContent)
 }
 
 // retryAfterBusy is the Retry-After of a push refused for
@@ -232,22 +237,22 @@ func (r *rwReceiver) decode(raw []byte, msg string) (counts, *promseries.Builder
 
 // refuse answers err: a limitError or statusError with its status (and a
 // limit counted by key), anything else 400.
-func (r *rwReceiver) refuse(ctx context.Context, w http.ResponseWriter, err error) {
+func (r *rwReceiver) refuse(req *http.Request, w http.ResponseWriter, err error) {
 	var lim *limitError
 	var st *statusError
 	switch {
 	case errors.As(err, &lim):
-		r.tel.overLimit(ctx, lim.key)
-		r.fail(ctx, w, lim.status, err.Error())
+		r.tel.overLimit(req.Context(), lim.key)
+		r.fail(req, w, lim.status, err.Error())
 	case errors.As(err, &st):
-		r.fail(ctx, w, st.status, err.Error())
+		r.fail(req, w, st.status, err.Error())
 	default:
-		r.fail(ctx, w, http.StatusBadRequest, err.Error())
+		r.fail(req, w, http.StatusBadRequest, err.Error())
 	}
 }
 
 // fail answers an error and counts it by status.
-func (r *rwReceiver) fail(ctx context.Context, w http.ResponseWriter, status int, msg string) {
-	r.tel.refused(ctx, status)
+func (r *rwReceiver) fail(req *http.Request, w http.ResponseWriter, status int, msg string) {
 	http.Error(w, msg, status)
+	r.tel.answered(req, status)
 }

@@ -2,56 +2,58 @@ package remotewritereceiver
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 
-	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sluicehq/sluice/internal/promseries"
+	"github.com/sluicehq/sluice/internal/rwproto"
 	"github.com/sluicehq/sluice/receiver/remotewritereceiver/internal/metadata"
 )
 
-// telemetry is the receiver's own metrics; every series carries
-// receiver="<id>".
+// formatRemoteWrite is the format the collector's receiver telemetry
+// records for a push (a span attribute).
+const formatRemoteWrite = "prometheus_remote_write"
+
+// telemetry is the receiver's own metrics (metadata.yaml, documentation.md)
+// and the collector's standard receiver metrics (obs); every series of its
+// own carries receiver="<id>".
 type telemetry struct {
-	acceptedItems, refusedRequests, dropped, overLimitRequests metric.Int64Counter
-	id                                                         attribute.KeyValue
+	tb  *metadata.TelemetryBuilder
+	obs *receiverhelper.ObsReport
+	id  attribute.KeyValue
 }
 
-func newTelemetry(id component.ID, set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(metadata.ScopeName)
-	t := &telemetry{id: attribute.String("receiver", id.String())}
-	var err error
-	if t.acceptedItems, err = m.Int64Counter("otelcol_remote_write_receiver_accepted",
-		metric.WithDescription("Samples, histograms and exemplars accepted into the pipeline (kind)."), metric.WithUnit("{item}")); err != nil {
+func newTelemetry(set receiver.Settings) (*telemetry, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
-	if t.refusedRequests, err = m.Int64Counter("otelcol_remote_write_receiver_refused_requests",
-		metric.WithDescription("Requests answered with an error (status: the HTTP code)."), metric.WithUnit("{request}")); err != nil {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set,
+	})
+	if err != nil {
 		return nil, err
 	}
-	if t.dropped, err = m.Int64Counter("otelcol_remote_write_receiver_dropped",
-		metric.WithDescription("Items of accepted requests that could not be carried (reason: exemplar_without_sample, float_histogram_fractional_counts, native_histogram_custom_buckets, native_histogram_schema_out_of_range, native_histogram_too_wide)."), metric.WithUnit("{item}")); err != nil {
-		return nil, err
-	}
-	if t.overLimitRequests, err = m.Int64Counter("otelcol_remote_write_receiver_over_limit_requests",
-		metric.WithDescription("Requests refused for a limit (limit: the configuration key, e.g. label_value_length_limit, max_request_memory, max_concurrent_requests, read_timeout)."), metric.WithUnit("{request}")); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return &telemetry{tb: tb, obs: obs, id: attribute.String("receiver", set.ID.String())}, nil
 }
 
 func (t *telemetry) accepted(ctx context.Context, c counts) {
-	t.add(ctx, t.acceptedItems, "kind", "samples", c.samples)
-	t.add(ctx, t.acceptedItems, "kind", "histograms", c.histograms)
-	t.add(ctx, t.acceptedItems, "kind", "exemplars", c.exemplars)
-	t.add(ctx, t.dropped, "reason", "exemplar_without_sample", c.orphanExemplars)
+	accepted := t.tb.RemoteWriteReceiverAccepted
+	t.add(ctx, accepted, "kind", "samples", c.samples)
+	t.add(ctx, accepted, "kind", "histograms", c.histograms)
+	t.add(ctx, accepted, "kind", "exemplars", c.exemplars)
+	dropped := t.tb.RemoteWriteReceiverDropped
+	t.add(ctx, dropped, "reason", "exemplar_without_sample", c.orphanExemplars)
 	u := c.unfitHistograms
-	t.add(ctx, t.dropped, "reason", promseries.NativeFractional, u.fractional)
-	t.add(ctx, t.dropped, "reason", promseries.NativeCustomBuckets, u.customBuckets)
-	t.add(ctx, t.dropped, "reason", promseries.NativeSchema, u.schema)
-	t.add(ctx, t.dropped, "reason", promseries.NativeTooWide, u.tooWide)
+	t.add(ctx, dropped, "reason", promseries.NativeFractional, u.fractional)
+	t.add(ctx, dropped, "reason", promseries.NativeCustomBuckets, u.customBuckets)
+	t.add(ctx, dropped, "reason", promseries.NativeSchema, u.schema)
+	t.add(ctx, dropped, "reason", promseries.NativeTooWide, u.tooWide)
 }
 
 func (t *telemetry) add(ctx context.Context, c metric.Int64Counter, key, value string, n int) {
@@ -60,10 +62,30 @@ func (t *telemetry) add(ctx context.Context, c metric.Int64Counter, key, value s
 	}
 }
 
-func (t *telemetry) refused(ctx context.Context, status int) {
-	t.refusedRequests.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("status", strconv.Itoa(status))))
+// answered counts a push by the status it was answered with and the
+// protocol its Content-Type names; every answer goes through here.
+func (t *telemetry) answered(req *http.Request, status int) {
+	t.tb.RemoteWriteReceiverRequests.Add(req.Context(), 1, metric.WithAttributes(t.id,
+		attribute.String("code", strconv.Itoa(status)), attribute.String("protocol", protocolOf(req))))
+	if status >= 400 {
+		t.tb.RemoteWriteReceiverRefusedRequests.Add(req.Context(), 1, metric.WithAttributes(t.id, attribute.String("status", strconv.Itoa(status))))
+	}
+}
+
+// protocolOf is the remote write version a push's Content-Type names, as the
+// protocol attribute says it.
+func protocolOf(req *http.Request) string {
+	msg, err := rwproto.Message(req.Header.Get("Content-Type"))
+	switch {
+	case err != nil:
+		return "unknown"
+	case msg == rwproto.MessageV2:
+		return "2.0"
+	default:
+		return "1.0"
+	}
 }
 
 func (t *telemetry) overLimit(ctx context.Context, key string) {
-	t.overLimitRequests.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("limit", key)))
+	t.tb.RemoteWriteReceiverOverLimitRequests.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("limit", key)))
 }

@@ -39,7 +39,7 @@ type unixReceiver struct {
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*unixReceiver, error) {
-	tel, err := newTelemetry(set.ID, set.TelemetrySettings)
+	tel, err := newTelemetry(set)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (r *unixReceiver) collect(ctx context.Context) {
 	if md.DataPointCount() == 0 {
 		return
 	}
-	if err := r.next.ConsumeMetrics(ctx, md); err != nil {
+	if err := r.tel.consume(ctx, r.next, md); err != nil {
 		if ctx.Err() == nil {
 			r.tel.failure(ctx, reasonPipeline)
 			r.pipelineLog.failure(err, time.Now())

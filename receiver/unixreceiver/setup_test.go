@@ -2,18 +2,22 @@ package unixreceiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
@@ -48,13 +52,15 @@ func (h *statusHost) last() *componentstatus.Event {
 }
 
 // started is a unix receiver started through its factory, with its
-// telemetry, logs, status and output.
+// telemetry, logs, status and output; while refuse is set, the pipeline
+// refuses what it is handed.
 type started struct {
-	rcv  *unixReceiver
-	tel  *componenttest.Telemetry
-	logs *observer.ObservedLogs
-	host *statusHost
-	sink *consumertest.MetricsSink
+	rcv    *unixReceiver
+	tel    *componenttest.Telemetry
+	logs   *observer.ObservedLogs
+	host   *statusHost
+	sink   *consumertest.MetricsSink
+	refuse atomic.Bool
 }
 
 func startReceiver(t *testing.T, cfg *Config) (*started, error) {
@@ -66,14 +72,24 @@ func startReceiver(t *testing.T, cfg *Config) (*started, error) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type) // receiver="unix" in the telemetry
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
-	sink := new(consumertest.MetricsSink)
-	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
+	s := &started{tel: tel, logs: logs, host: &statusHost{Host: componenttest.NewNopHost()}, sink: new(consumertest.MetricsSink)}
+	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		if s.refuse.Load() {
+			return errors.New("queue full")
+		}
+		return s.sink.ConsumeMetrics(ctx, md)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &started{rcv: r.(*unixReceiver), tel: tel, logs: logs, host: &statusHost{Host: componenttest.NewNopHost()}, sink: sink}
+	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rcv = r.(*unixReceiver)
 	if err := r.Start(context.Background(), s.host); err != nil {
 		return nil, err
 	}

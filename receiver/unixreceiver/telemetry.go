@@ -4,7 +4,10 @@ import (
 	"context"
 	"time"
 
-	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -19,27 +22,48 @@ const (
 	reasonPipeline = "pipeline"        // the next component refused the metrics
 )
 
-// telemetry is the receiver's own metrics; every series carries
-// receiver="<id>".
+// formatHost is the format the collector's receiver telemetry records for
+// a collection (a span attribute).
+const formatHost = "node_exporter"
+
+// telemetry is the receiver's own metrics (metadata.yaml, documentation.md)
+// and the collector's standard receiver metrics (obs); every series of its
+// own carries receiver="<id>".
 type telemetry struct {
-	failed metric.Int64Counter
-	id     attribute.KeyValue
+	tb  *metadata.TelemetryBuilder
+	obs *receiverhelper.ObsReport
+	id  attribute.KeyValue
 }
 
-func newTelemetry(id component.ID, set component.TelemetrySettings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(metadata.ScopeName)
-	t := &telemetry{id: attribute.String("receiver", id.String())}
-	var err error
-	if t.failed, err = m.Int64Counter("otelcol_unix_receiver_failed_collections",
-		metric.WithDescription("Collections that reported an error (reason: collector_setup, gather, pipeline); "+
-			"what the working collectors read is still delivered."), metric.WithUnit("{collection}")); err != nil {
+func newTelemetry(set receiver.Settings) (*telemetry, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
-	return t, nil
+	// No transport and a long-lived context, as the collector's own
+	// scraping receivers (hostmetrics) report: a collection reads files,
+	// and its context is the receiver's run, not one request.
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, LongLivedCtx: true, ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &telemetry{tb: tb, obs: obs, id: attribute.String("receiver", set.ID.String())}, nil
 }
 
 func (t *telemetry) failure(ctx context.Context, reason string) {
-	t.failed.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("reason", reason)))
+	t.tb.UnixReceiverFailedCollections.Add(ctx, 1, metric.WithAttributes(t.id, attribute.String("reason", reason)))
+}
+
+// consume hands a collection to the pipeline, counted in the collector's
+// otelcol_receiver_accepted/refused_metric_points.
+func (t *telemetry) consume(ctx context.Context, next consumer.Metrics, md pmetric.Metrics) error {
+	n := md.DataPointCount()
+	ctx = t.obs.StartMetricsOp(ctx)
+	err := next.ConsumeMetrics(ctx, md)
+	t.obs.EndMetricsOp(ctx, formatHost, n, err)
+	return err
 }
 
 // defaultLogEvery is how often a failure that goes on is logged again: a

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/sluicehq/sluice/bench/loadgen"
@@ -60,6 +58,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 			"SLUICE_QUEUE_DIR=" + filepath.Join(dir, fmt.Sprintf("gateway-%d", i)),
 			fmt.Sprintf("SLUICE_HEALTH_LISTEN=127.0.0.1:%d", health),
 			fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
+			fmt.Sprintf("SLUICE_STATUS_LISTEN=127.0.0.1:%d", freePort(t)),
 		}
 		g.p = startSluiceEnv(t, g.env, "--config", filepath.Join(root, "configs", "gateway.yaml"))
 		g.p.waitHealthy(t, health, 60*time.Second, fmt.Sprintf("gateway %d", i))
@@ -92,6 +91,7 @@ func gatewayFleet(t *testing.T, withNginx bool) {
 			"SLUICE_QUEUE_DIR=" + filepath.Join(dir, fmt.Sprintf("edge-%d", i)),
 			fmt.Sprintf("SLUICE_HEALTH_LISTEN=127.0.0.1:%d", health),
 			fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
+			fmt.Sprintf("SLUICE_STATUS_LISTEN=127.0.0.1:%d", freePort(t)),
 		}, "--config", filepath.Join(root, "configs", "edge.yaml"))
 		edge.waitHealthy(t, health, 60*time.Second, fmt.Sprintf("edge %d", i))
 	}
@@ -272,20 +272,8 @@ http {
 // pushProbe writes one sample of the series probe{job="probe"} at t (ms).
 func pushProbe(t *testing.T, url string, ts int64) {
 	t.Helper()
-	req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+	postWriteRequest(t, url, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
 		Labels:  []prompb.Label{{Name: "__name__", Value: "probe"}, {Name: "job", Value: "probe"}},
 		Samples: []prompb.Sample{{Value: 1, Timestamp: ts}},
-	}}}
-	raw, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(snappy.Encode(nil, raw)))
-	hreq.Header.Set("Content-Type", "application/x-protobuf")
-	hreq.Header.Set("Content-Encoding", "snappy")
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	}}})
 }

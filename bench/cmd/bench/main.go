@@ -12,9 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -114,7 +112,7 @@ func main() {
 		if err != nil {
 			fail("%v", err)
 		}
-		if err := scenario.WriteResults(f, header, machine(), strings.Join(versions, "; "), command, tables); err != nil {
+		if err := scenario.WriteResults(f, header, scenario.Machine(), strings.Join(versions, "; "), command, tables); err != nil {
 			fail("%v", err)
 		}
 		f.Close()
@@ -124,21 +122,6 @@ func main() {
 			fail("%v", err)
 		}
 	}
-}
-
-// machine describes where the run happened.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				_, model, _ = strings.Cut(l, ": ")
-				break
-			}
-		}
-	}
-	kernel, _ := exec.Command("uname", "-r").Output()
-	return fmt.Sprintf("%d cores (%s), Linux %s, %s", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)), runtime.Version())
 }
 
 func contains(list []string, s string) bool {

@@ -60,6 +60,7 @@ type loop struct {
 	ctx       context.Context // ends with stop
 	cancel    context.CancelFunc
 	parentCtx context.Context // ends when the manager stops: no more writes
+	appCtx    context.Context // parentCtx naming the target, for the appender (scrape.TargetFromContext)
 	stopped   chan struct{}
 
 	forcedMu            sync.Mutex
@@ -160,7 +161,7 @@ func (l *loop) run() {
 func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 	start := time.Now()
 	defTime := appendTime.UnixMilli()
-	app := l.appendable.AppenderV2(l.parentCtx)
+	app := l.appendable.AppenderV2(l.appCtx)
 	var (
 		res       passResult
 		scrapeErr error
@@ -177,7 +178,7 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 			// Nothing of a failed pass is kept but its stale markers.
 			l.log.Debug("Append failed", "err", appErr)
 			_ = app.Rollback()
-			app = l.appendable.AppenderV2(l.parentCtx)
+			app = l.appendable.AppenderV2(l.appCtx)
 			scrapeErr = appErr
 		}
 		l.staleMarkers(app, defTime)
@@ -255,7 +256,7 @@ func (l *loop) endOfRunStaleness(last time.Time, ticker *time.Ticker) {
 	if l.noEndOfRunStaleness.Load() {
 		return
 	}
-	app := l.appendable.AppenderV2(l.parentCtx)
+	app := l.appendable.AppenderV2(l.appCtx)
 	ts := staleTime.UnixMilli()
 	l.staleMarkers(app, ts)
 	l.state.forget()

@@ -42,6 +42,9 @@ type pool struct {
 	loops   map[uint64]*loop
 	active  map[uint64]*scrape.Target
 	dropped []*scrape.Target
+	// droppedCount counts every dropped target, dropped holding at most
+	// keep_dropped_targets of them.
+	droppedCount int
 }
 
 func newPool(m *Manager, cfg *config.ScrapeConfig) (*pool, error) {
@@ -73,6 +76,7 @@ func (p *pool) sync(groups []*targetgroup.Group) {
 	}
 	var all []found
 	var dropped []*scrape.Target
+	droppedCount := 0
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	for _, tg := range groups {
 		for i, tl := range tg.Targets {
@@ -85,6 +89,7 @@ func (p *pool) sync(groups []*targetgroup.Group) {
 			public := false
 			t.LabelsRange(func(labels.Label) { public = true })
 			if !public {
+				droppedCount++
 				if p.cfg.KeepDroppedTargets == 0 || uint(len(dropped)) < p.cfg.KeepDroppedTargets {
 					dropped = append(dropped, t)
 				}
@@ -93,7 +98,7 @@ func (p *pool) sync(groups []*targetgroup.Group) {
 			all = append(all, found{t, targetHash(ls, t.URL().String()), tl, tg.Labels})
 		}
 	}
-	p.dropped = dropped
+	p.dropped, p.droppedCount = dropped, droppedCount
 	seen := map[uint64]bool{}
 	var started []*loop
 	for _, f := range all {
@@ -203,6 +208,7 @@ func (p *pool) newLoop(t *scrape.Target, hash uint64) (*loop, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		parentCtx: p.ctx,
+		appCtx:    scrape.ContextWithTarget(p.ctx, t),
 		stopped:   make(chan struct{}),
 	}
 	l.report = newReportSeries(&l.labels)

@@ -43,7 +43,9 @@ func newReportSeries(l *labeler) reportSeries {
 
 func (r reportSeries) append(app storage.AppenderV2, i int, t int64, v float64, rejectOOO bool) {
 	_, _ = app.Append(0, r.ls[i], 0, t, v, nil, nil, storage.AOptions{
-		MetricFamilyName: reportMeta[i].name,
+		// Named as Prometheus' loop names them (its cache keys), so that an
+		// appender tells them from scraped families alike for both loops.
+		MetricFamilyName: reportMeta[i].name + "\xff",
 		Metadata:         reportMeta[i].meta,
 		RejectOutOfOrder: rejectOOO,
 	})

@@ -1,9 +1,11 @@
 package scrapeloop
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
+	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/scrape"
 )
@@ -36,6 +38,27 @@ func (m *Manager) TargetsDropped() map[string][]*scrape.Target {
 		p.mu.Unlock()
 	}
 	return out
+}
+
+// TargetsDroppedCounts returns how many targets target relabelling dropped,
+// by job (all of them, whatever keep_dropped_targets keeps).
+func (m *Manager) TargetsDroppedCounts() map[string]int {
+	out := map[string]int{}
+	for job, p := range m.poolsNow() {
+		p.mu.Lock()
+		out[job] = p.droppedCount
+		p.mu.Unlock()
+	}
+	return out
+}
+
+// ScrapePoolConfig returns the scrape config of job, as scrape.Manager does.
+func (m *Manager) ScrapePoolConfig(job string) (*config.ScrapeConfig, error) {
+	p, ok := m.poolsNow()[job]
+	if !ok {
+		return nil, fmt.Errorf("scrape pool %q not found", job)
+	}
+	return p.cfg, nil
 }
 
 // Status is what the loop knows of one target, for telemetry and status
