@@ -107,7 +107,6 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		}
 		if lerr != nil {
 			if isLimit(lerr) {
-				l.counters.labelLimit.Add(1)
 				lerr = lerr.(errLimit).error
 			}
 			err = lerr
@@ -192,13 +191,11 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		if err == nil {
 			err = sampleLimitErr
 		}
-		l.counters.sampleLimit.Add(1)
 	}
 	if bucketLimitErr != nil {
 		if err == nil {
 			err = bucketLimitErr
 		}
-		l.counters.bucketLimit.Add(1)
 	}
 	if res.duplicates > 0 {
 		l.log.Warn("Error on ingesting samples with different value but same timestamp", "num_dropped", res.duplicates)

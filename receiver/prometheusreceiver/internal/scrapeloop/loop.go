@@ -29,7 +29,6 @@ type loop struct {
 	appendable storage.AppendableV2
 	log        *slog.Logger
 	fetch      *fetcher
-	counters   *counters
 	buffers    *bodyBuffers
 	lastSize   int // of the last body, to size the next buffer
 

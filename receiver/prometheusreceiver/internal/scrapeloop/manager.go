@@ -18,7 +18,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	config_util "github.com/prometheus/common/config"
@@ -40,18 +39,12 @@ type Options struct {
 	HTTPClientOptions []config_util.HTTPClientOption
 }
 
-// counters are the manager's own counts, for telemetry.
-type counters struct {
-	labelLimit, sampleLimit, bucketLimit atomic.Int64
-}
-
 // Manager runs a pool of loops per scrape config, fed by discovery.
 type Manager struct {
 	opts       Options
 	log        *slog.Logger
 	appendable storage.AppendableV2
 	offsetSeed uint64
-	counters   counters
 	// buffers holds read buffers between scrapes of different targets:
 	// each loop keeps only its last body.
 	buffers bodyBuffers

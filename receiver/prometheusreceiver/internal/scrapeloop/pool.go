@@ -182,7 +182,7 @@ func (p *pool) newLoop(t *scrape.Target, hash uint64) (*loop, error) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	l := &loop{
 		target: t, appendable: p.m.appendable, log: p.log.With("target", t.URL().Redacted()),
-		fetch: f, counters: &p.m.counters, buffers: &p.m.buffers,
+		fetch: f, buffers: &p.m.buffers,
 		interval: interval, timeout: timeout, offsetSeed: p.m.offsetSeed, targetHash: hash,
 		honorTimestamps:          cfg.HonorTimestamps,
 		trackTimestampsStaleness: cfg.TrackTimestampsStaleness,
