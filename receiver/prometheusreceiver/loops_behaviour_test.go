@@ -249,7 +249,7 @@ func TestShutdownWritesNoStaleMarkers(t *testing.T) {
 			if err := rcv.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // three intervals: when end-of-run markers would come
+			time.Sleep(700 * time.Millisecond) // past two intervals and a tenth: when end-of-run markers would come
 			h := history(t, sink, []*scriptedTarget{st})
 			if got := values(h, series("z")); !slices.Equal(got, []string{"1"}) {
 				t.Errorf("z = %v, want only 1", got)

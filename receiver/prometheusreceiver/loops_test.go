@@ -125,8 +125,10 @@ func playPhase(t *testing.T, targets map[string][]*scriptedTarget, p *phase) {
 	})
 }
 
-// oneJob is a scrape config of one job "app" over addrs, every 100ms, with
-// extra keys for the job.
+// oneJob is a scrape config of one job "app" over addrs, every 200ms, with
+// extra keys for the job. The timeout is the interval: a scrape that times
+// out under a loaded machine in one loop and not the other would make the
+// histories differ for no fault of either.
 func oneJob(extra string) func(addrs []string) string {
 	return func(addrs []string) string {
 		q := make([]string, len(addrs))
@@ -135,8 +137,8 @@ func oneJob(extra string) func(addrs []string) string {
 		}
 		return fmt.Sprintf(`  scrape_configs:
     - job_name: app
-      scrape_interval: 100ms
-      scrape_timeout: 90ms
+      scrape_interval: 200ms
+      scrape_timeout: 200ms
 %s      static_configs: [{targets: [%s]}]
 `, extra, strings.Join(q, ", "))
 	}
