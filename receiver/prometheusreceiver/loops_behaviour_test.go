@@ -313,7 +313,7 @@ func TestLoopsAgreeOnTimeouts(t *testing.T) {
 
 // Over target_limit, every target of the job is down, for both loops.
 func TestLoopsAgreeOnTargetLimit(t *testing.T) {
-	sinks, targets := runScriptNoServe(t, oneJob("      target_limit: 1\n"), 2)
+	sinks, targets := startScript(t, "", oneJob("      target_limit: 1\n"), 2, &phase{body: "q 1\n"})
 	for _, loop := range loops {
 		comptest.WaitFor(t, 10*time.Second, loop+" loop's up 0 for both targets", func() bool {
 			s := seriesOf(t, sinks[loop])
@@ -326,25 +326,6 @@ func TestLoopsAgreeOnTargetLimit(t *testing.T) {
 		})
 	}
 	sameHistories(t, sinks, targets)
-}
-
-// runScriptNoServe is runScript for targets that are never scraped: it
-// does not wait for phases.
-func runScriptNoServe(t *testing.T, cfg func(addrs []string) string, count int) (map[string]*consumertest.MetricsSink, map[string][]*scriptedTarget) {
-	t.Helper()
-	sinks := map[string]*consumertest.MetricsSink{}
-	targets := map[string][]*scriptedTarget{}
-	for _, loop := range loops {
-		var addrs []string
-		for i := 0; i < count; i++ {
-			st := newScriptedTarget(t)
-			st.cur.Store(&phase{body: "q 1\n"})
-			targets[loop] = append(targets[loop], st)
-			addrs = append(addrs, st.addr())
-		}
-		sinks[loop] = startReceiver(t, fmt.Sprintf("scrape_loop: %s\nconfig:\n%s", loop, cfg(addrs)))
-	}
-	return sinks, targets
 }
 
 // The sluice loop tells the receiver's telemetry and status page the same

@@ -86,20 +86,28 @@ var loops = []string{LoopPrometheus, LoopSluice}
 // three more scrapes); and returns each loop's sink and targets.
 func runScript(t *testing.T, receiverExtra string, cfg func(addrs []string) string, count int, phases []phase) (map[string]*consumertest.MetricsSink, map[string][]*scriptedTarget) {
 	t.Helper()
+	sinks, targets := startScript(t, receiverExtra, cfg, count, &phases[0])
+	for i := range phases {
+		playPhase(t, targets, &phases[i])
+	}
+	return sinks, targets
+}
+
+// startScript starts the receivers and targets of runScript, the targets
+// serving first.
+func startScript(t *testing.T, receiverExtra string, cfg func(addrs []string) string, count int, first *phase) (map[string]*consumertest.MetricsSink, map[string][]*scriptedTarget) {
+	t.Helper()
 	sinks := map[string]*consumertest.MetricsSink{}
 	targets := map[string][]*scriptedTarget{}
 	for _, loop := range loops {
 		var addrs []string
 		for i := 0; i < count; i++ {
 			st := newScriptedTarget(t)
-			st.cur.Store(&phases[0])
+			st.cur.Store(first)
 			targets[loop] = append(targets[loop], st)
 			addrs = append(addrs, st.addr())
 		}
 		sinks[loop] = startReceiver(t, fmt.Sprintf("scrape_loop: %s\n%s\nconfig:\n%s", loop, receiverExtra, cfg(addrs)))
-	}
-	for i := range phases {
-		playPhase(t, targets, &phases[i])
 	}
 	return sinks, targets
 }
