@@ -94,8 +94,9 @@ unit:
 	go test -count=1 $(GO_PKGS)
 
 # race: the concurrent parts again under the race detector (the queue, the
-# exporter's shards and senders, the translation they share, the processors)
-RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/... ./processor/...
+# exporter's shards and senders, the translation they share, the processors,
+# the prometheus receiver's scrape loops)
+RACE_PKGS = ./internal/diskqueue/ ./internal/promseries/ ./exporter/... ./processor/... ./receiver/prometheusreceiver/...
 race:
 	go test -race -count=1 $(RACE_PKGS)
 
