@@ -122,6 +122,13 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		case s = <-r.inflight:
 			defer func() { r.inflight <- s }()
 		default:
+			// The body is read (and thrown away) before the answer: an
+			// HTTP/1.1 sender answered mid-body, whose connection is then
+			// closed, sees a broken pipe instead of the 503 and its
+			// Retry-After. Reading takes no memory beyond io.Copy's small
+			// buffer and no slot; max_request_body_size and read_timeout
+			// bound how much and how long.
+			_, _ = io.Copy(io.Discard, req.Body)
 			w.Header().Set("Retry-After", retryAfterBusy)
 			r.refuse(req, w, overLimit("max_concurrent_requests", http.StatusServiceUnavailable,
 				"max_concurrent_requests (%d) pushes are being taken already; retry later", r.cfg.MaxConcurrentRequests))
