@@ -17,7 +17,7 @@ GO_PKGS      = $(shell go list ./... | grep -v -e /test/e2e -e /bench/systems)
 export TIMED_LOG ?= $(BIN)/stage-times.txt
 timed = @scripts/timed "$(1)" $(2)
 
-.PHONY: all build generate metadata check-generate run test test-deps vet unit race fuzz-short validate-configs monitoring helm e2e docker docker-image bench bench-full bench-scrape bench-gateway bench-soak bench-check lint clean
+.PHONY: all build generate metadata check-generate run test test-deps vet unit race fuzz-short validate-configs monitoring helm e2e docker docker-image package package-files bench bench-full bench-scrape bench-gateway bench-soak bench-check lint clean
 
 all: build
 
@@ -142,6 +142,26 @@ docker-image:
 	@test -x $(SLUICE) || { echo "no $(SLUICE): run 'make build' first"; exit 1; }
 	cp /etc/ssl/certs/ca-certificates.crt $(BIN)/ca-certificates.crt
 	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) .
+
+## package: the .deb and .rpm of bin/sluice into bin/packages (nfpm, from
+## deploy/packages/nfpm.yaml); version from builder-config.yaml's dist.version
+package: build package-files
+
+NFPM_VERSION := v2.48.0
+PKG_VERSION  ?= $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+PKG_DIR      ?= $(BIN)/packages
+$(BIN)/nfpm:
+	GOBIN=$(BIN) go install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+# package-files: the packages from an existing bin/sluice (SLUICE=...; the
+# e2e test builds two versions this way)
+package-files: $(BIN)/nfpm
+	@test -x $(SLUICE) || { echo "no $(SLUICE): run 'make build' first"; exit 1; }
+	@mkdir -p $(PKG_DIR)
+	for p in deb rpm; do \
+		SLUICE_BIN=$(SLUICE) SLUICE_VERSION=$(PKG_VERSION) SLUICE_ARCH=$$(go env GOARCH) \
+			$(BIN)/nfpm package --config deploy/packages/nfpm.yaml --packager $$p --target $(PKG_DIR)/; \
+	done
 
 ## bench: W1 and F1 on Sluice and every reference (builds Sluice, installs the references; as root)
 bench: build

@@ -12,6 +12,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
@@ -73,6 +74,7 @@ func receivers() []entry[receiver.Factory] {
 func processors() []entry[processor.Factory] {
 	return []entry[processor.Factory]{
 		{core + "processor/memorylimiterprocessor " + coreVersion, memorylimiterprocessor.NewFactory()},
+		{contrib + "processor/deltatocumulativeprocessor " + contribVersion, deltatocumulativeprocessor.NewFactory()},
 		{sluice, relabelprocessor.NewFactory()},
 		{sluice, batchprocessor.NewFactory()},
 	}

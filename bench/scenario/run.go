@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluicehq/sluice/bench/loadgen"
 	"github.com/sluicehq/sluice/bench/sink"
 	"github.com/sluicehq/sluice/bench/systems"
 	"github.com/sluicehq/sluice/internal/freeport"
@@ -21,6 +22,12 @@ type Loadgen interface {
 // StartLoadgen starts a fresh load generator for a workload; each system gets
 // its own, so what was served is counted from zero for it.
 type StartLoadgen func(w Workload) (Loadgen, error)
+
+// BenchLoadgen is the StartLoadgen of the commands: bench/loadgen on
+// loopback, seed 1.
+func BenchLoadgen(w Workload) (Loadgen, error) {
+	return loadgen.Start(loadgen.Config{Targets: w.Targets, SeriesPerTarget: w.SeriesPerTarget, Seed: 1}, "127.0.0.1:0")
+}
 
 // Prefix is the metric-name prefix of every series the load generator serves;
 // loss is counted on those series only (not on up, scrape_* and the like,
@@ -131,6 +138,20 @@ func startSession(ctx context.Context, w Workload, sys systems.System, startLoad
 	}, nil
 }
 
+// crash kills the system with SIGKILL, its last readings kept, and starts
+// it again on the same spec (its state directory).
+func (s *session) crash() error {
+	s.m.sample(s.proc.Pid())
+	_ = s.proc.Kill()
+	s.m.retire()
+	next, err := s.sys.Start(s.spec)
+	if err != nil {
+		return fmt.Errorf("restart after kill -9: %w", err)
+	}
+	s.proc = next
+	return nil
+}
+
 // wait samples the process every second until the deadline, or until each
 // (called every second) says it is done.
 func (s *session) wait(until time.Time, each func(now time.Time) (done bool)) error {
@@ -187,16 +208,10 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 	err = s.wait(start.Add(w.Measure), func(now time.Time) bool {
 		if w.KillInOutage && res.Restarts == 0 && now.After(start.Add(w.Outage/2)) {
 			logf("%s %s: kill -9 pid %d, restart", w.Name, sys.Name(), s.proc.Pid())
-			s.m.sample(s.proc.Pid())
-			_ = s.proc.Kill()
-			s.m.retire()
 			res.Restarts++
-			next, err := sys.Start(s.spec)
-			if err != nil {
-				res.Err = fmt.Errorf("restart after kill -9: %w", err)
+			if res.Err = s.crash(); res.Err != nil {
 				return true
 			}
-			s.proc = next
 		}
 		if w.Outage > 0 && !res.Drained && now.After(outageEnd) {
 			if deficit := s.lg.SamplesServed() - int64(sk.Distinct(Prefix)); deficit <= 2*round {

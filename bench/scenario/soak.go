@@ -108,16 +108,10 @@ func RunSoak(ctx context.Context, p Soak, sys systems.System, startLoadgen Start
 			if c == p.KillCycle && !killed && now.After(cycleStart.Add(p.OutageFor/2)) {
 				killed = true
 				logf("soak %s: cycle %d: kill -9 pid %d, restart", sys.Name(), c+1, s.proc.Pid())
-				s.m.sample(s.proc.Pid())
-				_ = s.proc.Kill()
-				s.m.retire()
 				res.Restarts++
-				next, err := sys.Start(s.spec)
-				if err != nil {
-					res.Err = fmt.Errorf("restart after kill -9: %w", err)
+				if res.Err = s.crash(); res.Err != nil {
 					return true
 				}
-				s.proc = next
 			}
 			u, _ := readUsage(s.proc.Pid())
 			res.Points = append(res.Points, SoakPoint{At: now.Sub(start), RSS: u.rssBytes,

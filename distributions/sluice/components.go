@@ -22,6 +22,7 @@ import (
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	statusextension "github.com/sluicehq/sluice/extension/statusextension"
 	memorylimiterprocessor "go.opentelemetry.io/collector/processor/memorylimiterprocessor"
+	deltatocumulativeprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor"
 	relabelprocessor "github.com/sluicehq/sluice/processor/relabelprocessor"
 	batchprocessor "github.com/sluicehq/sluice/processor/batchprocessor"
 	otlpreceiver "go.opentelemetry.io/collector/receiver/otlpreceiver"
@@ -104,6 +105,7 @@ func components() (otelcol.Factories, error) {
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		memorylimiterprocessor.NewFactory(),
+		deltatocumulativeprocessor.NewFactory(),
 		relabelprocessor.NewFactory(),
 		batchprocessor.NewFactory(),
 	)
@@ -112,6 +114,7 @@ func components() (otelcol.Factories, error) {
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
 		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.160.0",
+		deltatocumulativeprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor v0.160.0",
 		relabelprocessor.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
 		batchprocessor.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
 	})

@@ -5,56 +5,18 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 
 	"github.com/sluicehq/sluice/internal/freeport"
 	"github.com/sluicehq/sluice/internal/statusapi"
+	"github.com/sluicehq/sluice/internal/statusapi/statusapitest"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/metadata"
 )
-
-// registryHost is a host whose one extension keeps what registers with it,
-// as the status extension does.
-type registryHost struct {
-	mu      sync.Mutex
-	sources map[component.ID]statusapi.TargetSource
-}
-
-func (h *registryHost) GetExtensions() map[component.ID]component.Component {
-	return map[component.ID]component.Component{component.MustNewID("status"): h}
-}
-func (h *registryHost) Start(context.Context, component.Host) error { return nil }
-func (h *registryHost) Shutdown(context.Context) error              { return nil }
-func (h *registryHost) RegisterTargetSource(id component.ID, src statusapi.TargetSource) func() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.sources[id] = src
-	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		delete(h.sources, id)
-	}
-}
-func (h *registryHost) RegisterQueueSource(component.ID, statusapi.QueueSource) func() {
-	return func() {}
-}
-
-// source is the one source registered (each test has one receiver); nil
-// when there is none.
-func (h *registryHost) source() statusapi.TargetSource {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, src := range h.sources {
-		return src
-	}
-	return nil
-}
 
 // TestTargetSourceShowsTargetsAndTheRuleThatDropped runs the receiver on
 // a live target, a target whose port is closed, and a discovered target
@@ -82,7 +44,7 @@ func TestTargetSourceShowsTargetsAndTheRuleThatDropped(t *testing.T) {
           action: drop
 `
 	host := startWithStatusHost(t, receiverYAML)
-	src := host.source()
+	src := host.TargetSource()
 	if src == nil {
 		t.Fatal("the receiver registered no target source")
 	}
@@ -146,7 +108,7 @@ config:
       static_configs:
         - targets: ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1", "10.0.0.5:1", "10.0.0.6:1"]
 `)
-	src := host.source()
+	src := host.TargetSource()
 	var dropped statusapi.Dropped
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -170,13 +132,13 @@ config:
 	}
 }
 
-// startWithStatusHost runs the receiver on a registryHost, and checks at
+// startWithStatusHost runs the receiver on a statusapitest.Host, and checks at
 // the end of the test that its Shutdown unregistered its source.
-func startWithStatusHost(t *testing.T, receiverYAML string) *registryHost {
+func startWithStatusHost(t *testing.T, receiverYAML string) *statusapitest.Host {
 	t.Helper()
-	host := &registryHost{sources: map[component.ID]statusapi.TargetSource{}}
+	host := statusapitest.NewHost()
 	t.Cleanup(func() { // runs after the receiver's Shutdown
-		if host.source() != nil {
+		if host.TargetSource() != nil {
 			t.Error("the target source is still registered after Shutdown")
 		}
 	})

@@ -6,49 +6,61 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
+	"weak"
 
 	"github.com/klauspost/compress/snappy"
 )
 
-// Bodies and their decompressed payloads are read into pooled buffers:
-// a gateway takes pushes of a few hundred KiB to tens of MiB all day, and
-// allocating each anew (io.ReadAll doubles its way up, leaving garbage of
-// twice the size) is most of what a push costs the garbage collector.
-var buffers sync.Pool
+// Bodies and their decompressed payloads are read into buffers kept for the
+// next push: a gateway takes pushes of a few hundred KiB to tens of MiB all
+// day, and allocating each anew (io.ReadAll doubles its way up, leaving
+// garbage of twice the size) is most of what a push costs the garbage
+// collector.
+//
+// Each slot of max_concurrent_requests keeps its own two, and only weakly:
+// a buffer is live while a push uses it, and one no push uses is reused if
+// the garbage collector has not taken it yet. So the buffers live at any
+// moment are those of the pushes in flight, two at most each (the body is
+// let go once decompressed), which is what bounds the receiver's memory.
+// A shared sync.Pool instead keeps every buffer it was given live for two
+// collections, however many pushes went by: with hostile pushes at the
+// limits it added hundreds of MiB to the pushes in flight.
+type slot struct {
+	body, raw weak.Pointer[[]byte]
+}
 
-// maxPooled keeps exceptional buffers (with the limits turned off) out of
-// the pool, so that one huge push does not stay in memory.
-const maxPooled = 64 << 20
+// maxKept keeps exceptional buffers (with the limits turned off) from
+// being reused, so that one huge push does not lead the next to hold as much.
+const maxKept = 64 << 20
 
-func getBuffer(size int) *[]byte {
-	if p, ok := buffers.Get().(*[]byte); ok {
-		if cap(*p) >= size {
-			*p = (*p)[:0]
-			return p
-		}
-		buffers.Put(p)
+// buffer is w's buffer emptied if it is still there and holds size bytes,
+// else a new one.
+func buffer(w *weak.Pointer[[]byte], size int) *[]byte {
+	if p := w.Value(); p != nil && cap(*p) >= size {
+		*p = (*p)[:0]
+		return p
 	}
 	b := make([]byte, 0, size)
 	return &b
 }
 
-func putBuffer(p *[]byte) {
-	if p != nil && cap(*p) <= maxPooled {
-		buffers.Put(p)
+// keep lets p, which its push is done with, be reused through w.
+func keep(w *weak.Pointer[[]byte], p *[]byte) {
+	if p != nil && cap(*p) <= maxKept {
+		*w = weak.Make(p)
 	}
 }
 
-// readBody reads a body into a pooled buffer: at once of its announced size
-// (within limit, which the server enforces as the body is read), else
-// growing as it arrives. The buffer is returned even on error, for
-// putBuffer.
-func readBody(r io.Reader, contentLength, limit int64) (*[]byte, error) {
+// readBody reads a body into the slot's body buffer: at once of its
+// announced size (within limit, which the server enforces as the body is
+// read), else growing as it arrives. The buffer is returned even on error,
+// to keep.
+func (s *slot) readBody(r io.Reader, contentLength, limit int64) (*[]byte, error) {
 	size := int64(64 << 10)
 	if contentLength > 0 && (limit <= 0 || contentLength <= limit) {
 		size = contentLength + 1 // room to see the end without growing
 	}
-	p := getBuffer(int(size))
+	p := buffer(&s.body, int(size))
 	b := *p
 	for {
 		if len(b) == cap(b) {
@@ -75,10 +87,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// decompress undoes snappy into a pooled buffer, refusing a payload that
+// decompress undoes snappy into the slot's payload buffer, refusing a payload that
 // announces more than max bytes (0: no limit) before taking any memory for
 // it: snappy's header states the decoded size.
-func decompress(body []byte, max int64) (*[]byte, error) {
+func (s *slot) decompress(body []byte, max int64) (*[]byte, error) {
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return nil, refusal(http.StatusBadRequest, "snappy: "+err.Error())
@@ -87,7 +99,7 @@ func decompress(body []byte, max int64) (*[]byte, error) {
 		return nil, overLimit("max_decompressed_body_size", http.StatusRequestEntityTooLarge,
 			"the body decompresses to %d bytes, over max_decompressed_body_size (%d)", n, max)
 	}
-	p := getBuffer(n)
+	p := buffer(&s.raw, n)
 	raw, err := snappy.Decode((*p)[:cap(*p)], body)
 	if err != nil {
 		return p, refusal(http.StatusBadRequest, fmt.Sprintf("snappy: %v", err))

@@ -48,9 +48,18 @@ type v1Decoder struct {
 	bud     *budget // charged for what the request takes as it is read; nil: no limit
 	chk     seriesChecker
 	sb      labels.ScratchBuilder
-	samples []prompb.Sample // the current series' samples
-	other   [][]byte        // its exemplar and histogram messages, with their field numbers in kinds
+	samples []rawSample // the current series' samples
+	other   [][]byte    // its exemplar and histogram messages, with their field numbers in kinds
 	kinds   []int32
+}
+
+// rawSample is a sample as read, until its series' labels are known: 16
+// bytes, where prompb.Sample takes 48 (its XXX_ fields). A push of a
+// million samples is refused only once they are read, so this is what it
+// holds until then (costSampleRead).
+type rawSample struct {
+	v float64
+	t int64
 }
 
 // errV1 is a malformed 1.0 request.
@@ -163,7 +172,7 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 			if err := d.bud.charge(costSampleRead); err != nil {
 				return err
 			}
-			d.samples = append(d.samples, prompb.Sample{Value: v, Timestamp: t})
+			d.samples = append(d.samples, rawSample{v: v, t: t})
 		default:
 			if err := d.bud.charge(costPoint + costMessageByte*int64(len(v))); err != nil {
 				return err
@@ -202,7 +211,7 @@ func (d *v1Decoder) series(b *promseries.Builder, msg []byte, c *counts, p *pend
 		return err
 	}
 	for _, s := range d.samples {
-		p.add(b, c, ls, s.Timestamp, s.Value, 0)
+		p.add(b, c, ls, s.t, s.v, 0)
 	}
 	for _, h := range hs {
 		if err := addHistogram(b, ls, &v1Histogram{h}, c, p, d.bud); err != nil {

@@ -38,9 +38,9 @@ const (
 	costDenseBucket  = 8   // a native histogram bucket written densely (uint64)
 	costSeries       = 256 // a series' structs, plus its label bytes
 	costLabel        = 32  // a label of a series while it is read
-	costSampleRead   = 32  // a 1.0 sample while its series is read (16 B, and the slice grows by doubling)
+	costSampleRead   = 40  // a 1.0 sample while its series is read (rawSample, 16 B; the slice grows by a quarter, and the old array is live while it is copied)
 	costMessageByte  = 8   // a histogram or exemplar message parsed by prompb, per byte on the wire
-	costV2Sample     = 48  // writev2.Sample, with slice growth
+	costV2Sample     = 72  // writev2.Sample (56 B), with slice growth
 	costV2Histogram  = 600 // writev2.Histogram, with slice growth
 	costV2Exemplar   = 128 // writev2.Exemplar, with slice growth
 	costV2LabelRef   = 4   // a uint32 label reference

@@ -30,7 +30,7 @@ type rwReceiver struct {
 	set      receiver.Settings
 	next     consumer.Metrics
 	tel      *telemetry
-	inflight chan struct{} // a slot per push being worked on (max_concurrent_requests); nil: no limit
+	inflight chan *slot // the slots of max_concurrent_requests not taken; nil: no limit
 	server   *http.Server
 	addr     string // where it listens, once started
 	done     sync.WaitGroup
@@ -43,7 +43,10 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*rw
 	}
 	r := &rwReceiver{cfg: cfg, set: set, next: next, tel: tel}
 	if cfg.MaxConcurrentRequests > 0 {
-		r.inflight = make(chan struct{}, cfg.MaxConcurrentRequests)
+		r.inflight = make(chan *slot, cfg.MaxConcurrentRequests)
+		for range cfg.MaxConcurrentRequests {
+			r.inflight <- new(slot)
+		}
 	}
 	return r, nil
 }
@@ -113,18 +116,26 @@ func (r *rwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// pushes in flight is that there are at most this many, each within
 	// the limits. One more is refused at once rather than queued, so that
 	// waiting pushes hold neither memory nor goroutines.
+	s := new(slot) // with no limit, buffers are not reused
 	if r.inflight != nil {
 		select {
-		case r.inflight <- struct{}{}:
-			defer func() { <-r.inflight }()
+		case s = <-r.inflight:
+			defer func() { r.inflight <- s }()
 		default:
+			// The body is read (and thrown away) before the answer: an
+			// HTTP/1.1 sender answered mid-body, whose connection is then
+			// closed, sees a broken pipe instead of the 503 and its
+			// Retry-After. Reading takes no memory beyond io.Copy's small
+			// buffer and no slot; max_request_body_size and read_timeout
+			// bound how much and how long.
+			_, _ = io.Copy(io.Discard, req.Body)
 			w.Header().Set("Retry-After", retryAfterBusy)
 			r.refuse(req, w, overLimit("max_concurrent_requests", http.StatusServiceUnavailable,
 				"max_concurrent_requests (%d) pushes are being taken already; retry later", r.cfg.MaxConcurrentRequests))
 			return
 		}
 	}
-	md, c, err := r.decodeBody(req, msg)
+	md, c, err := r.decodeBody(s, req, msg)
 	if err != nil {
 		r.refuse(req, w, err)
 		return
@@ -177,14 +188,14 @@ func (e *statusError) Error() string { return e.msg }
 
 func refusal(status int, msg string) error { return &statusError{status: status, msg: msg} }
 
-// decodeBody reads, decompresses and decodes the body into pdata. Each
-// buffer goes back to its pool as soon as it is done with, so that a push
-// holds at most two of body, decompressed payload and decoded data at once:
-// what is decoded no longer refers to the payload (labels are copied).
-func (r *rwReceiver) decodeBody(req *http.Request, msg string) (pmetric.Metrics, counts, error) {
-	body, err := readBody(req.Body, req.ContentLength, r.cfg.ServerConfig.MaxRequestBodySize)
+// decodeBody reads, decompresses and decodes the body into pdata, in the
+// buffers of slot s. Each buffer is let go as soon as it is done with, so
+// that a push holds at most two of body, decompressed payload and decoded
+// data at once: what is decoded no longer refers to the payload (labels are copied).
+func (r *rwReceiver) decodeBody(s *slot, req *http.Request, msg string) (pmetric.Metrics, counts, error) {
+	body, err := s.readBody(req.Body, req.ContentLength, r.cfg.ServerConfig.MaxRequestBodySize)
 	if err != nil {
-		putBuffer(body)
+		keep(&s.body, body)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return pmetric.Metrics{}, counts{}, refusal(http.StatusRequestEntityTooLarge,
@@ -196,14 +207,14 @@ func (r *rwReceiver) decodeBody(req *http.Request, msg string) (pmetric.Metrics,
 		}
 		return pmetric.Metrics{}, counts{}, refusal(http.StatusBadRequest, "reading the body: "+err.Error())
 	}
-	raw, err := decompress(*body, r.cfg.MaxDecompressedBodySize)
-	putBuffer(body)
+	raw, err := s.decompress(*body, r.cfg.MaxDecompressedBodySize)
+	keep(&s.body, body)
 	if err != nil {
-		putBuffer(raw)
+		keep(&s.raw, raw)
 		return pmetric.Metrics{}, counts{}, err
 	}
 	c, b, err := r.decode(*raw, msg)
-	putBuffer(raw)
+	keep(&s.raw, raw)
 	if err != nil {
 		return pmetric.Metrics{}, counts{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/sluicehq/sluice/internal/promseries"
+	"github.com/sluicehq/sluice/internal/statusapi"
 	"github.com/sluicehq/sluice/internal/zapslog"
 	"github.com/sluicehq/sluice/receiver/unixreceiver/internal/metadata"
 )
@@ -36,6 +37,9 @@ type unixReceiver struct {
 	hostLog     limitedLog
 	pipelineLog limitedLog
 	hostErr     string // the last host error reported as status, "" when OK
+
+	status     *hostTarget // what the status page shows of the host
+	unregister func()
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*unixReceiver, error) {
@@ -68,6 +72,8 @@ func (r *unixReceiver) Start(_ context.Context, host component.Host) error {
 		return err
 	}
 	r.g, r.host = g, host
+	r.status = newHostTarget(r.cfg, r.instance)
+	r.unregister = statusapi.RegisterTargets(host, r.set.ID, r.status)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.done.Add(1)
@@ -79,6 +85,10 @@ func (r *unixReceiver) Shutdown(context.Context) error {
 	if r.cancel != nil {
 		r.cancel()
 		r.done.Wait()
+	}
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
 	}
 	return nil
 }
@@ -101,7 +111,9 @@ func (r *unixReceiver) run(ctx context.Context) {
 // collect reads the host once and passes on what was read, also when some
 // collectors failed.
 func (r *unixReceiver) collect(ctx context.Context) {
+	start := time.Now()
 	md, err := r.collectMetrics()
+	r.status.collected(start, md.DataPointCount(), err)
 	r.reportHost(ctx, err)
 	if md.DataPointCount() == 0 {
 		return

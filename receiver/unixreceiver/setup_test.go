@@ -25,6 +25,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sluicehq/sluice/internal/comptest"
+	"github.com/sluicehq/sluice/internal/statusapi"
+	"github.com/sluicehq/sluice/internal/statusapi/statusapitest"
 	"github.com/sluicehq/sluice/receiver/unixreceiver/internal/metadata"
 )
 
@@ -75,7 +77,7 @@ func startReceiver(t *testing.T, cfg *Config) (*started, error) {
 	set.ID = component.NewID(metadata.Type) // receiver="unix" in the telemetry
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
-	s := &started{tel: tel, logs: logs, host: &statusHost{Host: componenttest.NewNopHost()}, sink: new(consumertest.MetricsSink)}
+	s := &started{tel: tel, logs: logs, host: &statusHost{Host: statusapitest.NewHost()}, sink: new(consumertest.MetricsSink)}
 	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
 		if s.refuse.Load() {
 			return errors.New("queue full")
@@ -140,6 +142,23 @@ func TestMissingProcfsPathRecovers(t *testing.T) {
 	if got := s.host.last().Err().Error(); got != want {
 		t.Fatalf("status error:\n got %s\nwant %s", got, want)
 	}
+	// The status page shows the host as a target: up (thermal_zone was
+	// read), with the collector that failed as its error.
+	page := func() statusapi.Target {
+		src := s.host.Host.(*statusapitest.Host).TargetSource()
+		if src == nil {
+			t.Fatal("no target source registered with the status extension")
+		}
+		ts := src.ActiveTargets()
+		if len(ts) != 1 {
+			t.Fatalf("%d targets, want the host alone", len(ts))
+		}
+		return ts[0]
+	}
+	if got := page(); got.Health != statusapi.HealthUp || got.LastError != want || got.Series <= 0 || got.LastScrape.IsZero() ||
+		got.Job != cfg.Job || got.ScrapeURL != "file://"+proc {
+		t.Errorf("status page target: %+v, want up at file://%s with %d series and the error %q", got, proc, got.Series, want)
+	}
 	comptest.WaitFor(t, 5*time.Second, "5 failed collections", func() bool {
 		return comptest.Counter(s.tel, "otelcol_unix_receiver_failed_collections", attribute.String("reason", reasonSetup)) >= 5
 	})
@@ -168,6 +187,9 @@ func TestMissingProcfsPathRecovers(t *testing.T) {
 	}
 	comptest.WaitFor(t, 5*time.Second, "status OK", func() bool {
 		return s.host.last().Status() == componentstatus.StatusOK
+	})
+	comptest.WaitFor(t, 5*time.Second, "the status page target without error", func() bool {
+		return page().LastError == "" && page().Health == statusapi.HealthUp
 	})
 	comptest.WaitFor(t, 5*time.Second, "meminfo's metrics", func() bool {
 		return s.latest(t)["node_memory_MemTotal_bytes{}"] == 16384000*1024

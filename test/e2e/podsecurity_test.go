@@ -136,23 +136,24 @@ func hostAgent(hostPort bool) podProfile {
 // (k8s.io/pod-security-admission/policy, the code the API server runs):
 // Deployments and StatefulSets meet "restricted"; a DaemonSet is refused by
 // exactly the checks its node access needs, and passes every other one.
-// Every pod also keeps its service-account token unmounted, and a hostPath
-// queue always comes with the init container that hands it to Sluice.
+// Every pod also mounts a service-account token only for discovery, and a
+// hostPath queue always comes with the init container that hands it to Sluice.
 func TestPodSecurityStandards(t *testing.T) {
 	eval, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]map[string]podProfile{
-		"helm gateway statefulset":   {"StatefulSet/sluice": meetsRestricted},
-		"helm deployment":            {"Deployment/sluice": meetsRestricted},
-		"helm sharded scrapers":      {"StatefulSet/sluice": meetsRestricted},
-		"helm edge daemonset":        {"DaemonSet/sluice": hostAgent(false)},
-		"helm daemonset queue only":  {"DaemonSet/sluice": queueOnNode},
-		"helm daemonset no hostPath": {"DaemonSet/sluice": meetsRestricted},
-		"gateway.yaml":               {"StatefulSet/sluice-gateway": meetsRestricted},
-		"sidecar.yaml":               {"Deployment/my-app": meetsRestricted},
-		"edge-daemonset.yaml":        {"DaemonSet/sluice-edge": hostAgent(true)},
+		"helm gateway statefulset":           {"StatefulSet/sluice": meetsRestricted},
+		"helm deployment":                    {"Deployment/sluice": meetsRestricted},
+		"helm sharded scrapers":              {"StatefulSet/sluice": meetsRestricted},
+		"helm edge daemonset":                {"DaemonSet/sluice": hostAgent(false)},
+		"helm daemonset queue only":          {"DaemonSet/sluice": queueOnNode},
+		"helm daemonset no hostPath":         {"DaemonSet/sluice": meetsRestricted},
+		"helm edge daemonset with discovery": {"DaemonSet/sluice": hostAgent(false)},
+		"gateway.yaml":                       {"StatefulSet/sluice-gateway": meetsRestricted},
+		"sidecar.yaml":                       {"Deployment/my-app": meetsRestricted},
+		"edge-daemonset.yaml":                {"DaemonSet/sluice-edge": hostAgent(true)},
 	}
 	rendered := map[string][]byte{}
 	for name, args := range helmCases {
@@ -196,18 +197,37 @@ func TestPodSecurityStandards(t *testing.T) {
 						t.Errorf("%s at %s forbids:\n  %s\nwant:\n  %s", name, c.level, strings.Join(got, "\n  "), strings.Join(c.want, "\n  "))
 					}
 				}
-				checkPodHygiene(t, name, pod.Spec)
+				checkPodHygiene(t, name, pod.Spec, discovers(t, manifests))
 			}
 		})
 	}
 }
 
-// checkPodHygiene: no service-account token, and the init container exactly
-// where a hostPath queue is.
-func checkPodHygiene(t *testing.T, name string, spec corev1.PodSpec) {
+// discovers reports whether a Sluice config in the manifests uses
+// kubernetes_sd_configs.
+func discovers(t *testing.T, manifests []byte) bool {
 	t.Helper()
-	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+	for _, cfg := range configsIn(t, manifests) {
+		if strings.Contains(cfg, "kubernetes_sd_configs:") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPodHygiene: a service-account token exactly where the config uses
+// kubernetes_sd_configs (the only API calls Sluice makes), from an account
+// of its own, and the init container exactly where a hostPath queue is.
+func checkPodHygiene(t *testing.T, name string, spec corev1.PodSpec, discovery bool) {
+	t.Helper()
+	token := spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken
+	switch {
+	case token && !discovery:
 		t.Errorf("%s mounts a service-account token it does not use", name)
+	case !token && discovery:
+		t.Errorf("%s uses kubernetes_sd_configs without a service-account token", name)
+	case token && (spec.ServiceAccountName == "" || spec.ServiceAccountName == "default"):
+		t.Errorf("%s discovers with the namespace's default service account", name)
 	}
 	hostPathQueue := false
 	for _, v := range spec.Volumes {

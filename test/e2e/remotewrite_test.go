@@ -115,10 +115,16 @@ func (b *backend) stop(t *testing.T) {
 // between from and to (ms), by series (labels.String()).
 func (b *backend) stored(t *testing.T, from, to int64) map[string][]sink.Point {
 	t.Helper()
+	return b.storedMatching(t, `{job="loadgen"}`, from, to)
+}
+
+// storedMatching is stored for the series of a selector.
+func (b *backend) storedMatching(t *testing.T, selector string, from, to int64) map[string][]sink.Point {
+	t.Helper()
 	out := map[string][]sink.Point{}
 	if b.name == "victoria-metrics" {
 		// /api/v1/export: raw samples as JSON lines.
-		q := url.Values{"match[]": {`{job="loadgen"}`}, "start": {ms2s(from)}, "end": {ms2s(to)}}
+		q := url.Values{"match[]": {selector}, "start": {ms2s(from)}, "end": {ms2s(to)}}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/export?%s", b.port, q.Encode()))
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +150,7 @@ func (b *backend) stored(t *testing.T, from, to int64) map[string][]sink.Point {
 	}
 	// Prometheus: an instant query of a range selector gives raw samples.
 	window := (to - from + 999) / 1000
-	q := url.Values{"query": {fmt.Sprintf(`{job="loadgen"}[%ds]`, window)}, "time": {ms2s(to)}}
+	q := url.Values{"query": {fmt.Sprintf(`%s[%ds]`, selector, window)}, "time": {ms2s(to)}}
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?%s", b.port, q.Encode()))
 	if err != nil {
 		t.Fatal(err)

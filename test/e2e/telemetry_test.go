@@ -13,13 +13,15 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/extension/statusextension"
 )
 
 // defaultConfigOn is configs/default.yaml with its ports moved to free ones
 // (the telemetry port, which its own scrape job targets, too), plus what
 // the telemetry test needs beside it: a scrape job whose target is down and
 // a remote_write receiver in the pipeline.
-func defaultConfigOn(t *testing.T, telemetryPort, healthPort, rwPort, downPort int) string {
+func defaultConfigOn(t *testing.T, telemetryPort, healthPort, rwPort, downPort, statusPort int) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "default.yaml"))
 	if err != nil {
@@ -30,6 +32,7 @@ func defaultConfigOn(t *testing.T, telemetryPort, healthPort, rwPort, downPort i
 		"127.0.0.1:8888":  fmt.Sprintf("127.0.0.1:%d", telemetryPort),
 		"port: 8888":      fmt.Sprintf("port: %d", telemetryPort),
 		"127.0.0.1:13133": fmt.Sprintf("127.0.0.1:%d", healthPort),
+		"127.0.0.1:8889":  fmt.Sprintf("127.0.0.1:%d", statusPort),
 		"127.0.0.1:4317":  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"127.0.0.1:4318":  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	} {
@@ -122,8 +125,8 @@ func valueOf(families map[string]*dto.MetricFamily, name string, want map[string
 // under exactly the names the READMEs document.
 func TestOwnTelemetryOfTheDefaultConfig(t *testing.T) {
 	_, sinkAddr := startSink(t)
-	telemetryPort, healthPort, rwPort, downPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	config := defaultConfigOn(t, telemetryPort, healthPort, rwPort, downPort)
+	telemetryPort, healthPort, rwPort, downPort, statusPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+	config := defaultConfigOn(t, telemetryPort, healthPort, rwPort, downPort, statusPort)
 	p := startSluiceEnv(t, []string{
 		"SLUICE_QUEUE_DIR=" + filepath.Join(t.TempDir(), "queue"),
 		"SLUICE_REMOTE_WRITE_URL=http://" + sinkAddr + "/api/v1/write",
@@ -167,6 +170,29 @@ func TestOwnTelemetryOfTheDefaultConfig(t *testing.T) {
 		if !c.check(got) {
 			t.Errorf("%s%v = %v, want %s", c.name, c.labels, got, c.want)
 		}
+	}
+
+	// The status page lists both things collected (the host, by the unix
+	// receiver, and Sluice's own metrics, by the prometheus receiver), the
+	// pipeline and the queue.
+	var snap statusextension.Snapshot
+	if err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/api/v1/status", statusPort), &snap); err != nil {
+		t.Fatal(err)
+	}
+	var host, self bool
+	for _, tg := range snap.Targets {
+		host = host || (tg.Receiver == "unix" && tg.Job == "node" && tg.Health == "up" && tg.Series > 0)
+		self = self || (tg.Receiver == "prometheus" && tg.Job == "sluice" && tg.Health == "up" && tg.Series > 0)
+	}
+	if !host || !self {
+		t.Errorf("status page targets %+v: want the host (unix, job node) and sluice (prometheus) up with series", snap.Targets)
+	}
+	if len(snap.Pipelines) != 1 || strings.Join(snap.Pipelines[0].Receivers, ",") != "unix,prometheus,otlp,remote_write" ||
+		strings.Join(snap.Pipelines[0].Exporters, ",") != "remote_write,debug" {
+		t.Errorf("status page pipelines: %+v", snap.Pipelines)
+	}
+	if len(snap.Endpoints) != 1 || snap.Endpoints[0].Exporter != "remote_write" || snap.Endpoints[0].Sent == 0 {
+		t.Errorf("status page queues: %+v, want remote_write's endpoint, delivering", snap.Endpoints)
 	}
 }
 

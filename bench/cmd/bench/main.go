@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicehq/sluice/bench/loadgen"
 	"github.com/sluicehq/sluice/bench/scenario"
 	"github.com/sluicehq/sluice/bench/systems"
 )
@@ -65,9 +64,7 @@ func main() {
 	logf := func(format string, args ...any) {
 		fmt.Printf("[%5.0fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	startLoadgen := func(w scenario.Workload) (scenario.Loadgen, error) {
-		return loadgen.Start(loadgen.Config{Targets: w.Targets, SeriesPerTarget: w.SeriesPerTarget, Seed: 1}, "127.0.0.1:0")
-	}
+	startLoadgen := scenario.BenchLoadgen
 	var tables []string
 	for _, w := range run {
 		if *scrapeOnly {

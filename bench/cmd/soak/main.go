@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicehq/sluice/bench/loadgen"
 	"github.com/sluicehq/sluice/bench/scenario"
 	"github.com/sluicehq/sluice/bench/systems"
 )
@@ -43,9 +42,7 @@ func main() {
 	logf := func(format string, args ...any) {
 		fmt.Printf("[%5.0fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	startLoadgen := func(w scenario.Workload) (scenario.Loadgen, error) {
-		return loadgen.Start(loadgen.Config{Targets: w.Targets, SeriesPerTarget: w.SeriesPerTarget, Seed: 1}, "127.0.0.1:0")
-	}
+	startLoadgen := scenario.BenchLoadgen
 	var sluice systems.System
 	for _, s := range systems.All() {
 		if s.Name() == "sluice" {
