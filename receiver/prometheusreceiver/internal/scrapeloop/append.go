@@ -106,9 +106,6 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 			continue
 		}
 		if lerr != nil {
-			if isLimit(lerr) {
-				lerr = lerr.(errLimit).error
-			}
 			err = lerr
 			break
 		}

@@ -1,7 +1,6 @@
 package scrapeloop
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -31,9 +30,6 @@ type labeler struct {
 	scratch     []labels.Label
 	floats      map[string]string // see floatForm
 }
-
-// errLimit marks the errors of the label limits (counted apart).
-type errLimit struct{ error }
 
 // of returns the final labels of the current series of p, whose bytes are
 // met; keep is false when metric relabelling dropped it. text says p is the
@@ -65,7 +61,7 @@ func (l *labeler) of(p textparse.Parser, met []byte, text bool, curType model.Me
 		return ls, true, fmt.Errorf("invalid metric name or label names: %s", ls.String())
 	}
 	if err := l.limits(ls); err != nil {
-		return ls, true, errLimit{err}
+		return ls, true, err
 	}
 	return ls, true, nil
 }
@@ -136,9 +132,4 @@ func (l *labeler) reportLabels(name string) labels.Labels {
 		b.Set(t.Name, t.Value)
 	}
 	return b.Labels()
-}
-
-func isLimit(err error) bool {
-	var e errLimit
-	return errors.As(err, &e)
 }
