@@ -3,32 +3,32 @@
 package main
 
 import (
+	basicauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension"
+	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
+	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
+	deltatocumulativeprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor"
+	remotewriteexporter "github.com/sluicehq/sluice/exporter/remotewriteexporter"
+	statusextension "github.com/sluicehq/sluice/extension/statusextension"
+	batchprocessor "github.com/sluicehq/sluice/processor/batchprocessor"
+	relabelprocessor "github.com/sluicehq/sluice/processor/relabelprocessor"
+	prometheusreceiver "github.com/sluicehq/sluice/receiver/prometheusreceiver"
+	remotewritereceiver "github.com/sluicehq/sluice/receiver/remotewritereceiver"
+	unixreceiver "github.com/sluicehq/sluice/receiver/unixreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/otelcol"
-	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/receiver"
-	otelconftelemetry "go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+	debugexporter "go.opentelemetry.io/collector/exporter/debugexporter"
 	otlpexporter "go.opentelemetry.io/collector/exporter/otlpexporter"
 	otlphttpexporter "go.opentelemetry.io/collector/exporter/otlphttpexporter"
-	debugexporter "go.opentelemetry.io/collector/exporter/debugexporter"
-	remotewriteexporter "github.com/sluicehq/sluice/exporter/remotewriteexporter"
-	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
-	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
+	"go.opentelemetry.io/collector/extension"
 	zpagesextension "go.opentelemetry.io/collector/extension/zpagesextension"
-	basicauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension"
-	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
-	statusextension "github.com/sluicehq/sluice/extension/statusextension"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
 	memorylimiterprocessor "go.opentelemetry.io/collector/processor/memorylimiterprocessor"
-	deltatocumulativeprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor"
-	relabelprocessor "github.com/sluicehq/sluice/processor/relabelprocessor"
-	batchprocessor "github.com/sluicehq/sluice/processor/batchprocessor"
+	"go.opentelemetry.io/collector/receiver"
 	otlpreceiver "go.opentelemetry.io/collector/receiver/otlpreceiver"
-	prometheusreceiver "github.com/sluicehq/sluice/receiver/prometheusreceiver"
-	unixreceiver "github.com/sluicehq/sluice/receiver/unixreceiver"
-	remotewritereceiver "github.com/sluicehq/sluice/receiver/remotewritereceiver"
+	otelconftelemetry "go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 )
 
 type aliasProvider interface{ DeprecatedAlias() component.Type }
@@ -63,12 +63,12 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
-		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.160.0",
-		pprofextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.160.0",
-		zpagesextension.NewFactory().Type(): "go.opentelemetry.io/collector/extension/zpagesextension v0.160.0",
-		basicauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.160.0",
+		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.160.0",
+		pprofextension.NewFactory().Type():           "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.160.0",
+		zpagesextension.NewFactory().Type():          "go.opentelemetry.io/collector/extension/zpagesextension v0.160.0",
+		basicauthextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.160.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.160.0",
-		statusextension.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
+		statusextension.NewFactory().Type():          "github.com/sluicehq/sluice v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
@@ -81,9 +81,9 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
-		otlpreceiver.NewFactory().Type(): "go.opentelemetry.io/collector/receiver/otlpreceiver v0.160.0",
-		prometheusreceiver.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
-		unixreceiver.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
+		otlpreceiver.NewFactory().Type():        "go.opentelemetry.io/collector/receiver/otlpreceiver v0.160.0",
+		prometheusreceiver.NewFactory().Type():  "github.com/sluicehq/sluice v0.0.0",
+		unixreceiver.NewFactory().Type():        "github.com/sluicehq/sluice v0.0.0",
 		remotewritereceiver.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
 	})
 
@@ -97,9 +97,9 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExporterModules = makeModulesMap(factories.Exporters, map[component.Type]string{
-		otlpexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/otlpexporter v0.160.0",
-		otlphttpexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.160.0",
-		debugexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/debugexporter v0.160.0",
+		otlpexporter.NewFactory().Type():        "go.opentelemetry.io/collector/exporter/otlpexporter v0.160.0",
+		otlphttpexporter.NewFactory().Type():    "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.160.0",
+		debugexporter.NewFactory().Type():       "go.opentelemetry.io/collector/exporter/debugexporter v0.160.0",
 		remotewriteexporter.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
 	})
 
@@ -113,19 +113,17 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
-		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.160.0",
+		memorylimiterprocessor.NewFactory().Type():     "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.160.0",
 		deltatocumulativeprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor v0.160.0",
-		relabelprocessor.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
-		batchprocessor.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
+		relabelprocessor.NewFactory().Type():           "github.com/sluicehq/sluice v0.0.0",
+		batchprocessor.NewFactory().Type():             "github.com/sluicehq/sluice v0.0.0",
 	})
 
-	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
-	)
+	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory]()
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
-	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{
-	})
+	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{})
 
 	return factories, nil
 }
