@@ -45,7 +45,7 @@ $(BIN)/mdatagen:
 		go build -o $(BIN)/mdatagen go.opentelemetry.io/collector/cmd/mdatagen
 
 metadata: $(BIN)/mdatagen
-	for f in $$(git ls-files '*/metadata.yaml'); do \
+	for f in $$(git ls-files '*/metadata.yaml' | grep -v '^$(DIST)/'); do \
 		(cd $$(dirname $$f) && $(BIN)/mdatagen metadata.yaml) || exit 1; \
 	done
 
