@@ -59,7 +59,7 @@ type scrapeReceiver struct {
 	discovery *discovery.Manager
 	scrape    scrapeManager
 	// loop is the scrape manager when scrape_loop is sluice (nil otherwise):
-	// its Status gives per-target series counts beside the Target facts.
+	// its Status gives the status page per-target series counts.
 	loop *scrapeloop.Manager
 	wg   sync.WaitGroup
 
@@ -117,8 +117,9 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	}
 
 	var app storage.AppendableV2 = &appendable{next: r.next, scope: metadata.ScopeName, tel: r.tel, jobs: r.jobs}
-	if statusapi.Present(host) {
-		// Series counts are kept only for a status page to show.
+	if statusapi.Present(host) && r.cfg.ScrapeLoop != LoopSluice {
+		// Series counts are kept only for a status page to show; Sluice's
+		// loop keeps them itself (targetStatus.loop).
 		status.series = newSeriesCounts()
 		app = countingAppendable{inner: app, counts: status.series}
 	}
@@ -161,7 +162,7 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 		}
 		r.scrape = m
 	}
-	status.scrape = r.scrape
+	status.scrape, status.loop = r.scrape, r.loop
 	r.unregister = statusapi.RegisterTargets(host, r.set.ID, status)
 	r.wg.Add(3)
 	go func() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/statusapi"
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/scrapeloop"
 )
 
 // targetStatus is the receiver's statusapi.TargetSource: an adapter over
@@ -25,6 +26,9 @@ import (
 // asks, plus the series count of each target's last scrape.
 type targetStatus struct {
 	scrape scrapeManager
+	// Series counts come from Sluice's loop, which keeps them anyway (loop),
+	// or, with Prometheus' loop, from its report samples (series).
+	loop   *scrapeloop.Manager
 	series *seriesCounts
 	// userRules is, per job, how many of its relabel_configs are the
 	// user's; applyShard appends its own after them.
@@ -38,6 +42,13 @@ func (s *targetStatus) ActiveTargets() []statusapi.Target {
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	var buf []byte
 	var out []statusapi.Target
+	var loopSeries map[string]int64
+	if s.loop != nil {
+		loopSeries = map[string]int64{}
+		for _, ls := range s.loop.Status() {
+			loopSeries[ls.URL] = int64(ls.Series)
+		}
+	}
 	for job, targets := range s.scrape.TargetsActive() {
 		for _, t := range targets {
 			st := statusapi.Target{
@@ -53,10 +64,16 @@ func (s *targetStatus) ActiveTargets() []statusapi.Target {
 			if err := t.LastError(); err != nil {
 				st.LastError = redact.Text(err.Error())
 			}
-			var key uint64
-			key, buf = t.Labels(lb).HashWithoutLabels(buf)
-			if n, ok := s.series.get(key); ok {
-				st.Series = n
+			if loopSeries != nil {
+				if n, ok := loopSeries[t.URL().String()]; ok && !st.LastScrape.IsZero() {
+					st.Series = n
+				}
+			} else {
+				var key uint64
+				key, buf = t.Labels(lb).HashWithoutLabels(buf)
+				if n, ok := s.series.get(key); ok {
+					st.Series = n
+				}
 			}
 			out = append(out, st)
 		}

@@ -23,6 +23,14 @@ import (
 // that the second relabel rule drops, and reads them back through the
 // source the receiver registered.
 func TestTargetSourceShowsTargetsAndTheRuleThatDropped(t *testing.T) {
+	// Each loop counts series its own way: Sluice's keeps the count, with
+	// Prometheus' it is read from the report samples on their way.
+	for _, loop := range []string{LoopSluice, LoopPrometheus} {
+		t.Run(loop, func(t *testing.T) { targetSourceShowsTargets(t, loop) })
+	}
+}
+
+func targetSourceShowsTargets(t *testing.T, loop string) {
 	live := target(t, exposition)
 	port, err := freeport.Get()
 	if err != nil {
@@ -43,7 +51,7 @@ func TestTargetSourceShowsTargetsAndTheRuleThatDropped(t *testing.T) {
           regex: "10\\..*"
           action: drop
 `
-	host := startWithStatusHost(t, receiverYAML)
+	host := startWithStatusHost(t, "scrape_loop: "+loop+"\n"+receiverYAML)
 	src := host.TargetSource()
 	if src == nil {
 		t.Fatal("the receiver registered no target source")
