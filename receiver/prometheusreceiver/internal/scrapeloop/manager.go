@@ -94,7 +94,16 @@ func NewManager(opts Options, logger *slog.Logger, app storage.AppendableV2, scf
 // Run applies target updates from tsets (discovery.Manager.SyncCh()) until
 // Stop; updates are gathered and applied every DiscoveryReloadInterval.
 func (m *Manager) Run(tsets <-chan map[string][]*targetgroup.Group) error {
+	// Add under mu, ordered before Stop's Wait: a Stop racing a Run that
+	// has just begun (Shutdown right after Start) finds either no reloader
+	// or one it waits for.
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return nil
+	}
 	m.wg.Add(1)
+	m.mu.Unlock()
 	go func() { defer m.wg.Done(); m.reloader() }()
 	for {
 		select {
