@@ -17,6 +17,7 @@ type usage struct {
 	cpuSeconds float64 // user + system CPU time so far
 	rssBytes   int64   // resident set size now
 	hwmBytes   int64   // peak resident set size so far (VmHWM)
+	anonBytes  int64   // of rssBytes, anonymous memory (heap, stacks): RssAnon
 	writeBytes int64   // bytes this process caused to be written to storage
 }
 
@@ -46,6 +47,8 @@ func readUsage(pid int) (usage, error) {
 			u.rssBytes = kiB(v)
 		case "VmHWM":
 			u.hwmBytes = kiB(v)
+		case "RssAnon":
+			u.anonBytes = kiB(v)
 		}
 	}); err != nil {
 		return u, err

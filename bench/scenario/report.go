@@ -18,15 +18,15 @@ const SluiceName = "sluice"
 func Table(w Workload, results []Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", w)
-	b.WriteString("| system | samples/s delivered | CPU s per M samples | peak RSS MiB | disk MB per M samples | lost | duplicates | out of order | drain s |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| system | samples/s delivered | CPU s per M samples | peak RSS MiB | of it anonymous MiB | disk MB per M samples | lost | duplicates | out of order | drain s |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		if r.Err != nil {
-			fmt.Fprintf(&b, "| %s | not run: %s | | | | | | | |\n", r.System, oneLine(r.Err.Error()))
+			fmt.Fprintf(&b, "| %s | not run: %s | | | | | | | | |\n", r.System, oneLine(r.Err.Error()))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.1f | %d of %d | %d | %d | %s |\n",
-			r.System, r.SamplesPerSec, r.CPUPerMillion, float64(r.PeakRSS)/(1<<20), r.DiskPerMillion/1e6,
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.0f | %.1f | %d of %d | %d | %d | %s |\n",
+			r.System, r.SamplesPerSec, r.CPUPerMillion, float64(r.PeakRSS)/(1<<20), float64(r.PeakAnon)/(1<<20), r.DiskPerMillion/1e6,
 			r.Lost(), r.Served, r.Duplicates, r.OutOfOrder, drain(r))
 	}
 	b.WriteString("\n")
@@ -58,13 +58,14 @@ func ratios(results []Result) string {
 		return "Ratios: Sluice was not measured in this run (its scrape receiver and remote_write exporter are not built yet), so there is nothing to compare; the rows above are the baseline.\n"
 	}
 	var b strings.Builder
-	b.WriteString("| Sluice ÷ | CPU per sample | peak RSS | disk per sample |\n|---|---:|---:|---:|\n")
+	b.WriteString("| Sluice ÷ | CPU per sample | peak RSS | anonymous RSS | disk per sample |\n|---|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		if r.System == SluiceName || r.Err != nil {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.System,
-			ratio(sl.CPUPerMillion, r.CPUPerMillion), ratio(float64(sl.PeakRSS), float64(r.PeakRSS)), ratio(sl.DiskPerMillion, r.DiskPerMillion))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.System,
+			ratio(sl.CPUPerMillion, r.CPUPerMillion), ratio(float64(sl.PeakRSS), float64(r.PeakRSS)),
+			ratio(float64(sl.PeakAnon), float64(r.PeakAnon)), ratio(sl.DiskPerMillion, r.DiskPerMillion))
 	}
 	return b.String()
 }

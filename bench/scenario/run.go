@@ -36,11 +36,16 @@ const Prefix = "lg_"
 
 // Result is one system's figures for one workload.
 type Result struct {
-	System         string
-	Err            error   // the system could not be run; the figures are empty
-	SamplesPerSec  float64 // samples received by the backend per second of the window
-	CPUPerMillion  float64 // CPU seconds of the system per million samples delivered
-	PeakRSS        int64   // bytes
+	System        string
+	Err           error   // the system could not be run; the figures are empty
+	SamplesPerSec float64 // samples received by the backend per second of the window
+	CPUPerMillion float64 // CPU seconds of the system per million samples delivered
+	PeakRSS       int64   // bytes
+	// PeakAnon is the highest anonymous RSS sampled (heap, stacks: RssAnon),
+	// PeakRSS less the mapped binary and files. It tells a process's own
+	// memory apart from its binary's pages, which for a collector built with
+	// every Prometheus service discovery is most of the difference.
+	PeakAnon       int64
 	DiskPerMillion float64 // bytes written to storage per million samples delivered
 	Served         int64   // loadgen sample lines served over the whole run
 	Received       int64   // distinct of those at the backend after the drain
@@ -64,6 +69,7 @@ type meter struct {
 	carriedIO  int64
 	last       usage
 	peakRSS    int64
+	peakAnon   int64
 }
 
 func (m *meter) sample(pid int) {
@@ -73,6 +79,7 @@ func (m *meter) sample(pid int) {
 	}
 	m.last = u
 	m.peakRSS = max(m.peakRSS, u.rssBytes, u.hwmBytes)
+	m.peakAnon = max(m.peakAnon, u.anonBytes)
 }
 
 // retire adds a killed process's totals to the carried ones.
@@ -250,7 +257,7 @@ func Run(ctx context.Context, w Workload, sys systems.System, startLoadgen Start
 	st := sk.Stats().RemoteWrite
 	res.Received = int64(sk.Distinct(Prefix))
 	res.Duplicates, res.OutOfOrder = st.Duplicates, st.OutOfOrder
-	res.PeakRSS = s.m.peakRSS
+	res.PeakRSS, res.PeakAnon = s.m.peakRSS, s.m.peakAnon
 	if delivered > 0 {
 		res.SamplesPerSec = delivered / window.Seconds()
 		res.CPUPerMillion = (cpu1 - cpu0) / (delivered / 1e6)

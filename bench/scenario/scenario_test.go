@@ -40,16 +40,16 @@ func TestMeterCarriesTotalsAcrossAKill(t *testing.T) {
 func TestTableRatiosAreSluiceOverReference(t *testing.T) {
 	w := Quick()["F1"]
 	results := []Result{
-		{System: "sluice", CPUPerMillion: 1, PeakRSS: 100 << 20, DiskPerMillion: 2e6, Served: 10, Received: 10, Outage: true, Drained: true, DrainSeconds: 12},
-		{System: "contrib", CPUPerMillion: 4, PeakRSS: 400 << 20, DiskPerMillion: 1e6, Served: 10, Received: 7, Duplicates: 3, Outage: true, Drained: false, DrainSeconds: -1},
+		{System: "sluice", CPUPerMillion: 1, PeakRSS: 100 << 20, PeakAnon: 60 << 20, DiskPerMillion: 2e6, Served: 10, Received: 10, Outage: true, Drained: true, DrainSeconds: 12},
+		{System: "contrib", CPUPerMillion: 4, PeakRSS: 400 << 20, PeakAnon: 300 << 20, DiskPerMillion: 1e6, Served: 10, Received: 7, Duplicates: 3, Outage: true, Drained: false, DrainSeconds: -1},
 		{System: "vmagent", Err: errors.New("not installed | run bench/reference/install")},
 	}
 	got := Table(w, results)
 	for _, want := range []string{
-		"| sluice | 0 | 1.00 | 100 | 2.0 | 0 of 10 | 0 | 0 | 12 |",
-		"| contrib | 0 | 4.00 | 400 | 1.0 | 3 of 10 | 3 | 0 | not caught up |",
+		"| sluice | 0 | 1.00 | 100 | 60 | 2.0 | 0 of 10 | 0 | 0 | 12 |",
+		"| contrib | 0 | 4.00 | 400 | 300 | 1.0 | 3 of 10 | 3 | 0 | not caught up |",
 		"| vmagent | not run: not installed / run bench/reference/install |",
-		"| contrib | 0.25 | 0.25 | 2.00 |",
+		"| contrib | 0.25 | 0.25 | 0.20 | 2.00 |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
