@@ -40,13 +40,31 @@ func BenchmarkScrapeLoop(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	for _, f := range []struct {
+		name   string
+		format expfmt.Format
+	}{
+		{"text", expfmt.NewFormat(expfmt.TypeTextPlain)},
+		{"openmetrics", expfmt.NewFormat(expfmt.TypeOpenMetrics)},
+	} {
+		b.Run(f.name, func(b *testing.B) { benchScrapeLoop(b, gen, f.format) })
+	}
+}
+
+// benchScrapeLoop runs BenchmarkScrapeLoop for each loop on a target that
+// serves the loadgen's families in format.
+func benchScrapeLoop(b *testing.B, gen *loadgen.Generator, format expfmt.Format) {
 	var bodies [2][]byte
 	for k := range bodies {
 		var buf bytes.Buffer
 		enc := expfmt.NewEncoder(&buf, format)
 		for _, mf := range gen.Families(0, k) {
 			if err := enc.Encode(mf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if closer, ok := enc.(expfmt.Closer); ok {
+			if err := closer.Close(); err != nil { // OpenMetrics' # EOF
 				b.Fatal(err)
 			}
 		}

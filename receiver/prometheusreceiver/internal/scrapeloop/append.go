@@ -42,7 +42,7 @@ func (l *loop) appendBody(app storage.AppenderV2, body []byte, contentType strin
 		l.log.Error("Failed to determine correct type of scrape target.", "content_type", contentType, "fallback_media_type", l.parserOpts.FallbackContentType, "err", perr)
 		return res, perr
 	}
-	_, text := p.(*textparse.PromParser)
+	text := plainSeries(p, l.parserOpts)
 	var (
 		curType                        model.MetricType
 		sampleLimitErr, bucketLimitErr error
@@ -284,7 +284,7 @@ func (l *loop) staleMarkers(app storage.AppenderV2, t int64) {
 	if p == nil {
 		return
 	}
-	_, text := p.(*textparse.PromParser)
+	text := plainSeries(p, l.parserOpts)
 	var curType model.MetricType
 	for {
 		et, err := p.Next()

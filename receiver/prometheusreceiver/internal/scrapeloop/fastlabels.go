@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/textparse"
 )
 
 // fast builds the final labels of a text-format series straight from its
@@ -91,6 +92,22 @@ func (l *labeler) fast(met []byte, curType model.MetricType) (labels.Labels, boo
 		}
 	}
 	return ls, true
+}
+
+// plainSeries says whether labeler.fast may read p's series bytes: those of
+// the Prometheus text parser, and of the OpenMetrics parser unless it adds
+// type and unit labels. Both spell a series `name{a="b",…}` and both rewrite
+// le and quantile values in float form by the family's type, as fast does.
+// The protobuf parser has no series text; a parser wrapped for NHCB
+// conversion is neither type, so it takes the parser's way too.
+func plainSeries(p textparse.Parser, opts textparse.ParserOptions) bool {
+	switch p.(type) {
+	case *textparse.PromParser:
+		return true
+	case *textparse.OpenMetricsParser:
+		return !opts.EnableTypeAndUnitLabels
+	}
+	return false
 }
 
 // floatForm is a bucket bound or quantile in the float form the parser

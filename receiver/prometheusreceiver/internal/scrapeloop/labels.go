@@ -32,9 +32,9 @@ type labeler struct {
 }
 
 // of returns the final labels of the current series of p, whose bytes are
-// met; keep is false when metric relabelling dropped it. text says p is the
-// Prometheus text parser, whose series bytes labeler.fast reads; curType is
-// the type of the last TYPE line.
+// met; keep is false when metric relabelling dropped it. text says p is a
+// text parser whose series bytes labeler.fast may read (plainSeries);
+// curType is the type of the last TYPE line.
 func (l *labeler) of(p textparse.Parser, met []byte, text bool, curType model.MetricType) (ls labels.Labels, keep bool, err error) {
 	fast := false
 	if text {
@@ -57,7 +57,10 @@ func (l *labeler) of(p textparse.Parser, met []byte, text bool, curType model.Me
 	if !ls.Has(model.MetricNameLabel) {
 		return ls, true, errNameLabelMandatory
 	}
-	if !ls.IsValid(l.validation) {
+	// Names the fast path took are plain ([a-zA-Z_:][a-zA-Z0-9_:]*), valid
+	// under either scheme, and the target's were checked when it was
+	// built; only relabelling can bring in others.
+	if (!fast || len(l.rules) > 0) && !ls.IsValid(l.validation) {
 		return ls, true, fmt.Errorf("invalid metric name or label names: %s", ls.String())
 	}
 	if err := l.limits(ls); err != nil {
