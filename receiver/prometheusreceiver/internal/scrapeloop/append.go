@@ -277,10 +277,17 @@ var staleNaN = math.Float64frombits(value.StaleNaN)
 // kept: the previous pass's body is parsed again, and only then, with the
 // same labelling, to find them.
 func (l *loop) staleMarkers(app storage.AppenderV2, t int64) {
-	if len(l.prev.body) == 0 || !l.state.stale() {
+	if l.prev.size == 0 || !l.state.stale() {
 		return
 	}
-	p, _ := textparse.New(l.prev.body, l.prev.contentType, nil, l.parserOpts)
+	prev := l.unpackPrev()
+	if prev == nil {
+		return
+	}
+	// The markers' labels are copies (labels.New, the parser's builder):
+	// nothing appended points into prev.
+	defer l.buffers.put(prev)
+	p, _ := textparse.New(prev, l.prev.contentType, nil, l.parserOpts)
 	if p == nil {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
@@ -20,6 +21,16 @@ import (
 // body is a scrape's exposition as read, with its content type.
 type body struct {
 	body        []byte
+	contentType string
+}
+
+// packedBody is the body of the last append pass, kept between scrapes for
+// the stale markers of the next one, s2 block-compressed: a text exposition
+// packs to about a fifth of its size, and it is unpacked only when a marker
+// is due.
+type packedBody struct {
+	packed      []byte
+	size        int // unpacked
 	contentType string
 }
 
@@ -52,7 +63,7 @@ type loop struct {
 	successful int
 	meta       *metaStore
 	iter       uint64
-	prev       body
+	prev       packedBody
 	exemplars  []exemplar.Exemplar
 	series     atomic.Int64 // series appended by the last scrape, for Status
 
@@ -185,12 +196,12 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 		if appErr == nil {
 			l.meta.flush(l.iter)
 		}
-		l.keep(cur)
+		l.keep(cur.body, cur.contentType)
 	} else {
 		l.log.Debug("Scrape failed", "err", scrapeErr)
 		l.staleMarkers(app, defTime)
 		l.state.forget()
-		l.keep(body{})
+		l.keep(nil, "")
 		if errors.Is(scrapeErr, errBodySizeLimit) {
 			bytesRead = -1
 		}
@@ -203,6 +214,8 @@ func (l *loop) scrapeAndReport(appendTime time.Time) time.Time {
 	if err := app.Commit(); err != nil {
 		l.log.Error("Scrape commit failed", "err", err)
 	}
+	// Only now: until the commit, what was appended may still point into it.
+	l.buffers.put(cur.body)
 	return start
 }
 
@@ -221,11 +234,36 @@ func (l *loop) get() (body, int, error) {
 	return body{body: b, contentType: ctype}, len(b), nil
 }
 
-// keep makes cur the body stale markers are read from, handing the previous
-// one back to the pool.
-func (l *loop) keep(cur body) {
-	l.buffers.put(l.prev.body)
-	l.prev = cur
+// keep makes b (nil: none) the body the next stale markers are read from,
+// packed into the previous one's room.
+func (l *loop) keep(b []byte, contentType string) {
+	if len(b) == 0 {
+		l.prev = packedBody{packed: l.prev.packed[:0]}
+		return
+	}
+	// s2 writes into dst only if it has room for the worst case; the packed
+	// form is then copied out at its own size, so what stays between
+	// scrapes is the packed size.
+	scratch := l.buffers.get(s2.MaxEncodedLen(len(b)))
+	enc := s2.Encode(scratch[:cap(scratch)], b)
+	l.prev = packedBody{packed: append(l.prev.packed[:0], enc...), size: len(b), contentType: contentType}
+	l.buffers.put(scratch)
+}
+
+// unpackPrev returns the previous body, unpacked into a buffer of the pool
+// (hand it back with buffers.put), or nil when there is none.
+func (l *loop) unpackPrev() []byte {
+	if l.prev.size == 0 {
+		return nil
+	}
+	buf := l.buffers.get(l.prev.size)
+	out, err := s2.Decode(buf[:cap(buf)], l.prev.packed)
+	if err != nil { // cannot happen: it was packed here
+		l.log.Error("Unpacking the previous scrape failed; its stale markers are not written", "err", err)
+		l.buffers.put(buf)
+		return nil
+	}
+	return out
 }
 
 // endOfRunStaleness writes stale markers for every series of a target that
@@ -259,7 +297,7 @@ func (l *loop) endOfRunStaleness(last time.Time, ticker *time.Ticker) {
 	ts := staleTime.UnixMilli()
 	l.staleMarkers(app, ts)
 	l.state.forget()
-	l.keep(body{})
+	l.keep(nil, "")
 	l.report.stale(app, ts, l.extraMetrics)
 	if err := app.Commit(); err != nil {
 		l.log.Warn("Stale commit failed", "err", err)

@@ -21,8 +21,9 @@ const (
 )
 
 // seriesState is what a target's loop remembers between scrapes, per
-// series: the hash of its final labels and a few flags — about 18 bytes a
-// series at the table's load, no pointers for the collector to scan. The
+// series: the hash of its final labels and a few flags — 9 bytes a slot,
+// 12 to 18 bytes a series at the table's load (more than 1/2, at most 3/4
+// after a rebuild), no pointers for the collector to scan. The
 // labels themselves are not kept: when a stale marker is due, they are read
 // again from the previous scrape's body (see loop.staleMarkers).
 //
@@ -32,16 +33,13 @@ type seriesState struct {
 	keys  []uint64
 	flags []uint8
 	n     int // used slots
-	// spare is the other table, reused when the state is rebuilt.
-	spareKeys  []uint64
-	spareFlags []uint8
 }
 
 func key(h uint64) uint64 { return h | 1 }
 
 // slot returns the index of h's slot, inserting h (with no flags) if absent.
 func (s *seriesState) slot(h uint64) int {
-	if 2*(s.n+1) > len(s.keys) {
+	if 4*(s.n+1) > 3*len(s.keys) {
 		s.grow()
 	}
 	k := key(h)
@@ -83,19 +81,14 @@ func (s *seriesState) grow() {
 	s.rebuild(size, func(f uint8) uint8 { return f })
 }
 
-// rebuild copies every slot whose flags keep maps to non-zero into a table
-// of size slots (a power of two), dropping the others.
+// rebuild copies every slot whose flags keep maps to non-zero into a new
+// table of size slots (a power of two), dropping the others. The old table
+// is left to the collector rather than kept as a spare: a spare would
+// double what the state holds between scrapes, for an allocation that is a
+// few percent of what a scrape allocates anyway.
 func (s *seriesState) rebuild(size int, keep func(uint8) uint8) {
-	if cap(s.spareKeys) >= size {
-		s.spareKeys, s.spareFlags = s.spareKeys[:size], s.spareFlags[:size]
-		clear(s.spareKeys)
-		clear(s.spareFlags)
-	} else {
-		s.spareKeys, s.spareFlags = make([]uint64, size), make([]uint8, size)
-	}
 	oldKeys, oldFlags := s.keys, s.flags
-	s.keys, s.flags, s.n = s.spareKeys, s.spareFlags, 0
-	s.spareKeys, s.spareFlags = oldKeys, oldFlags
+	s.keys, s.flags, s.n = make([]uint64, size), make([]uint8, size), 0
 	mask := size - 1
 	for i, k := range oldKeys {
 		if k == 0 {
@@ -114,12 +107,14 @@ func (s *seriesState) rebuild(size int, keep func(uint8) uint8) {
 	}
 }
 
-// sizeFor is the table size for n series: a power of two, at most half full.
+// sizeFor is the table size for n series: the smallest power of two they
+// fill to at most 3/4 (so more than 3/8), where linear probing still finds
+// a present hash in under two probes on average.
 func sizeFor(n int) int {
-	if n < 32 {
+	if n < 48 {
 		return 64
 	}
-	return 1 << bits.Len(uint(2*n-1))
+	return 1 << bits.Len(uint((4*n+2)/3-1))
 }
 
 // count returns how many series have all of the flags in f.
