@@ -1,0 +1,68 @@
+package runtimedefaults
+
+import (
+	"testing"
+	"testing/fstest"
+)
+
+func TestDecide(t *testing.T) {
+	env := func(kv map[string]string) func(string) string {
+		return func(k string) string { return kv[k] }
+	}
+	limit := func(n int64, ok bool) func() (int64, bool) { return func() (int64, bool) { return n, ok } }
+	for _, c := range []struct {
+		name  string
+		env   map[string]string
+		limit func() (int64, bool)
+		want  Settings
+	}{
+		{"nothing set, no container limit", nil, limit(0, false), Settings{GCPercent: 50}},
+		{"nothing set, 512 MiB container", nil, limit(512<<20, true), Settings{GCPercent: 50, MemoryLimit: 483183820}},
+		{"GOGC set by the user", map[string]string{"GOGC": "100"}, limit(0, false), Settings{}},
+		{"GOGC=off set by the user", map[string]string{"GOGC": "off"}, limit(1<<30, true), Settings{MemoryLimit: 966367641}},
+		{"GOMEMLIMIT set by the user", map[string]string{"GOMEMLIMIT": "200MiB"}, limit(1<<30, true), Settings{GCPercent: 50}},
+	} {
+		if got := Decide(env(c.env), c.limit); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestParseLimit(t *testing.T) {
+	for in, want := range map[string]int64{
+		"max\n":                 0,
+		"":                      0,
+		"9223372036854771712\n": 0, // cgroup v1 unlimited
+		"536870912\n":           536870912,
+		"garbage":               0,
+	} {
+		got, ok := parseLimit(in)
+		if got != want || ok != (want != 0) {
+			t.Errorf("parseLimit(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+}
+
+func TestReadCgroupLimit(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	for _, c := range []struct {
+		name string
+		fs   fstest.MapFS
+		self string
+		want int64
+	}{
+		{"systemd unit with MemoryMax", fstest.MapFS{"system.slice/sluice.service/memory.max": file("268435456\n"), "memory.max": file("max\n")},
+			"0::/system.slice/sluice.service\n", 268435456},
+		{"systemd unit without a limit", fstest.MapFS{"system.slice/sluice.service/memory.max": file("max\n")},
+			"0::/system.slice/sluice.service\n", 0},
+		{"container, cgroup v2", fstest.MapFS{"memory.max": file("1073741824\n")}, "0::/\n", 1073741824},
+		{"container, cgroup v1", fstest.MapFS{"memory/memory.limit_in_bytes": file("536870912\n")},
+			"12:memory:/docker/abc\n", 536870912},
+		{"host, no limit anywhere", fstest.MapFS{}, "0::/init.scope\n", 0},
+	} {
+		got, ok := readCgroupLimit(c.fs, c.self)
+		if got != c.want || ok != (c.want != 0) {
+			t.Errorf("%s: %d, %v; want %d", c.name, got, ok, c.want)
+		}
+	}
+}
