@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/sluicehq/sluice/exporter/prometheusexporter"
 	"github.com/sluicehq/sluice/exporter/remotewriteexporter"
 	"github.com/sluicehq/sluice/extension/statusextension"
 	"github.com/sluicehq/sluice/processor/batchprocessor"
@@ -86,6 +87,7 @@ func exporters() []entry[exporter.Factory] {
 		{core + "exporter/otlphttpexporter " + coreVersion, otlphttpexporter.NewFactory()},
 		{core + "exporter/debugexporter " + coreVersion, debugexporter.NewFactory()},
 		{sluice, remotewriteexporter.NewFactory()},
+		{sluice, prometheusexporter.NewFactory()},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	deltatocumulativeprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/deltatocumulativeprocessor"
+	prometheusexporter "github.com/sluicehq/sluice/exporter/prometheusexporter"
 	remotewriteexporter "github.com/sluicehq/sluice/exporter/remotewriteexporter"
 	statusextension "github.com/sluicehq/sluice/extension/statusextension"
 	batchprocessor "github.com/sluicehq/sluice/processor/batchprocessor"
@@ -92,6 +93,7 @@ func components() (otelcol.Factories, error) {
 		otlphttpexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		remotewriteexporter.NewFactory(),
+		prometheusexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -101,6 +103,7 @@ func components() (otelcol.Factories, error) {
 		otlphttpexporter.NewFactory().Type():    "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.160.0",
 		debugexporter.NewFactory().Type():       "go.opentelemetry.io/collector/exporter/debugexporter v0.160.0",
 		remotewriteexporter.NewFactory().Type(): "github.com/sluicehq/sluice v0.0.0",
+		prometheusexporter.NewFactory().Type():  "github.com/sluicehq/sluice v0.0.0",
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

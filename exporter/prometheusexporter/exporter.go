@@ -3,6 +3,7 @@ package prometheusexporter
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type promExporter struct {
 	lastWarn  time.Time
 
 	server *http.Server
+	addr   net.Addr // where it listens, once started
 	done   chan struct{}
 }
 
@@ -62,6 +64,7 @@ func (e *promExporter) Start(ctx context.Context, host component.Host) error {
 		ln.Close()
 		return err
 	}
+	e.addr = ln.Addr()
 	e.set.Logger.Info("Serving metrics for Prometheus to scrape", zap.String("url", "http://"+ln.Addr().String()+"/metrics"))
 	e.done = make(chan struct{})
 	go func() {
