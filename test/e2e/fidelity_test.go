@@ -179,23 +179,7 @@ func scrapeFidelity(t *testing.T, loop string, native bool) {
 
 	// global is what each side needs to scrape native histograms: a scrape
 	// option in Prometheus 3 (Sluice's library), a feature flag in 2.42.
-	promConfig := func(lg []string, global string) string {
-		q := make([]string, len(lg))
-		for i, a := range lg {
-			q[i] = strconv.Quote(a)
-		}
-		return fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-%sscrape_configs:
-  - job_name: loadgen
-    static_configs:
-      - targets: [%s]
-  - job_name: node
-    static_configs:
-      - targets: [%q]
-`, global, strings.Join(q, ", "), node)
-	}
+	promConfig := func(lg []string, global string) string { return fidelityScrapeConfig(lg, node, global) }
 	sluiceGlobal, features, sendNative := "", "agent", ""
 	if native {
 		sluiceGlobal, features, sendNative = "  scrape_native_histograms: true\n", "agent,native-histograms", "    send_native_histograms: true\n"
@@ -222,9 +206,15 @@ func scrapeFidelity(t *testing.T, loop string, native bool) {
 	// Prometheus sends every 5 s at most (its batch deadline); let it flush.
 	time.Sleep(7 * time.Second)
 
-	ours := sinkSeries(t, sluiceSink, instances)
-	theirs := sinkSeries(t, s, instances)
+	compareScrapes(t, sinkSeries(t, sluiceSink, instances), sinkSeries(t, s, instances), scrapes, native)
+}
 
+// compareScrapes holds what Sluice stored (ours) to what Prometheus stored
+// from a direct scrape (theirs): the same series, and each loadgen series'
+// first values equal scrape by scrape (node exporter and scrape_* values
+// depend on when each system scraped, so only their names are compared).
+func compareScrapes(t *testing.T, ours, theirs map[string][]float64, scrapes int, native bool) {
+	t.Helper()
 	var missing, extra []string
 	for k := range theirs {
 		if _, ok := ours[k]; !ok {
@@ -272,6 +262,27 @@ func scrapeFidelity(t *testing.T, loop string, native bool) {
 		t.Error("no native histogram series reached either side")
 	}
 	t.Logf("%d series stored by both; %d loadgen series (%d native histograms) equal over %d scrapes", len(theirs), compared, histograms, scrapes)
+}
+
+// fidelityScrapeConfig scrapes the loadgen targets (job loadgen) and the
+// node exporter (job node) every second; global is added to the global
+// block.
+func fidelityScrapeConfig(lg []string, node, global string) string {
+	q := make([]string, len(lg))
+	for i, a := range lg {
+		q[i] = strconv.Quote(a)
+	}
+	return fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+%sscrape_configs:
+  - job_name: loadgen
+    static_configs:
+      - targets: [%s]
+  - job_name: node
+    static_configs:
+      - targets: [%q]
+`, global, strings.Join(q, ", "), node)
 }
 
 func head(s []string, n int) []string {

@@ -18,10 +18,11 @@ import (
 )
 
 // defaultConfigOn is configs/default.yaml with its ports moved to free ones
-// (the telemetry port, which its own scrape job targets, too), plus what
+// (the telemetry port, which its own scrape job targets, too; the
+// prometheus exporter's on exportPort), plus what
 // the telemetry test needs beside it: a scrape job whose target is down and
 // a remote_write receiver in the pipeline.
-func defaultConfigOn(t *testing.T, telemetryPort, healthPort, rwPort, downPort, statusPort int) string {
+func defaultConfigOn(t *testing.T, telemetryPort, healthPort, rwPort, downPort, statusPort, exportPort int) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "default.yaml"))
 	if err != nil {
@@ -33,6 +34,7 @@ func defaultConfigOn(t *testing.T, telemetryPort, healthPort, rwPort, downPort, 
 		"port: 8888":      fmt.Sprintf("port: %d", telemetryPort),
 		"127.0.0.1:13133": fmt.Sprintf("127.0.0.1:%d", healthPort),
 		"127.0.0.1:8889":  fmt.Sprintf("127.0.0.1:%d", statusPort),
+		"127.0.0.1:9464":  fmt.Sprintf("127.0.0.1:%d", exportPort),
 		"127.0.0.1:4317":  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"127.0.0.1:4318":  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	} {
@@ -126,7 +128,7 @@ func valueOf(families map[string]*dto.MetricFamily, name string, want map[string
 func TestOwnTelemetryOfTheDefaultConfig(t *testing.T) {
 	_, sinkAddr := startSink(t)
 	telemetryPort, healthPort, rwPort, downPort, statusPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
-	config := defaultConfigOn(t, telemetryPort, healthPort, rwPort, downPort, statusPort)
+	config := defaultConfigOn(t, telemetryPort, healthPort, rwPort, downPort, statusPort, freePort(t))
 	p := startSluiceEnv(t, []string{
 		"SLUICE_QUEUE_DIR=" + filepath.Join(t.TempDir(), "queue"),
 		"SLUICE_REMOTE_WRITE_URL=http://" + sinkAddr + "/api/v1/write",
@@ -188,7 +190,7 @@ func TestOwnTelemetryOfTheDefaultConfig(t *testing.T) {
 		t.Errorf("status page targets %+v: want the host (unix, job node) and sluice (prometheus) up with series", snap.Targets)
 	}
 	if len(snap.Pipelines) != 1 || strings.Join(snap.Pipelines[0].Receivers, ",") != "unix,prometheus,otlp,remote_write" ||
-		strings.Join(snap.Pipelines[0].Exporters, ",") != "remote_write,debug" {
+		strings.Join(snap.Pipelines[0].Exporters, ",") != "remote_write,prometheus,debug" {
 		t.Errorf("status page pipelines: %+v", snap.Pipelines)
 	}
 	if len(snap.Endpoints) != 1 || snap.Endpoints[0].Exporter != "remote_write" || snap.Endpoints[0].Sent == 0 {

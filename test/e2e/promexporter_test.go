@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sluicehq/sluice/bench/loadgen"
+)
+
+// exportJob is the job under which Prometheus scrapes Sluice's /metrics;
+// its own series (up, scrape_*) describe that scrape, not the fixture.
+const exportJob = "sluice_export"
+
+// Debian's Prometheus scrapes the fixture (a loadgen, the node exporter)
+// directly; a second one scrapes Sluice's `prometheus` exporter while
+// Sluice scrapes an identical fixture. Both store (remote write to a sink
+// each) the same series — names and labels, job and instance of the
+// original targets (honor_labels: true) — and the loadgen values equal
+// scrape by scrape, classic histograms and summaries included, and native
+// histograms over the protobuf exposition in the native variant.
+func TestPrometheusExporterFidelityAgainstPrometheus(t *testing.T) {
+	t.Run("classic", func(t *testing.T) { exporterFidelity(t, false) })
+	t.Run("native histograms", func(t *testing.T) { exporterFidelity(t, true) })
+}
+
+func exporterFidelity(t *testing.T, native bool) {
+	promBin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
+	}
+	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42, NativeHistograms: native}
+	lgSluice, err := loadgen.Start(cfg, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lgSluice.Stop()
+	lgProm, err := loadgen.Start(cfg, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lgProm.Stop()
+	node := startNodeExporter(t)
+	instances := map[string]string{}
+	for i := range lgSluice.Addrs() {
+		instances[lgSluice.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
+		instances[lgProm.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
+	}
+	sluiceGlobal, features := "", "agent"
+	if native {
+		sluiceGlobal, features = "  scrape_native_histograms: true\n", "agent,native-histograms"
+	}
+	dir := t.TempDir()
+	startProm := func(name, config string) {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := writeFile(t, t.TempDir(), "prometheus.yml", config)
+		startTool(t, d, name, promBin, "--enable-feature="+features, "--config.file="+path,
+			"--storage.agent.path="+filepath.Join(d, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
+	}
+
+	// The direct scrape.
+	direct, directAddr := startSink(t)
+	startProm("prometheus-direct", fidelityScrapeConfig(lgProm.Addrs(), node, "")+
+		fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n%s", directAddr, sendNativeKey(native)))
+
+	// The scrape of Sluice, running before Sluice starts: /metrics holds the
+	// newest sample of each series, so a scraper that starts later misses
+	// the first. Scraping twice per Sluice scrape, it sees every one. Each
+	// sample keeps its scrape time (send_timestamps), so it is stored once
+	// however often it is scraped.
+	exportPort := freePort(t)
+	via, viaAddr := startSink(t)
+	startProm("prometheus-via-sluice", fmt.Sprintf(`global:
+  scrape_interval: 500ms
+  scrape_timeout: 500ms
+scrape_configs:
+  - job_name: %s
+    honor_labels: true
+    static_configs:
+      - targets: ["127.0.0.1:%d"]
+remote_write:
+  - url: http://%s/api/v1/write
+%s`, exportJob, exportPort, viaAddr, sendNativeKey(native)))
+
+	// Its own up series (0: Sluice is not there yet) reaching the sink says
+	// it scrapes and sends.
+	waitFor(t, 60*time.Second, "the second Prometheus scraping and sending", func() bool {
+		for _, k := range via.Series() {
+			if strings.Contains(k, `__name__="up"`) && strings.Contains(k, `job="`+exportJob+`"`) {
+				return true
+			}
+		}
+		return false
+	})
+
+	health := freePort(t)
+	sluiceCfg := writeFile(t, dir, "sluice.yaml", fmt.Sprintf(`receivers:
+  prometheus:
+    config:
+%sexporters:
+  prometheus:
+    endpoint: 127.0.0.1:%d
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:%d
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    metrics:
+      receivers: [prometheus]
+      exporters: [prometheus]
+`, indent(indent(indent(fidelityScrapeConfig(lgSluice.Addrs(), node, sluiceGlobal)))), exportPort, health))
+	startSluice(t, sluiceCfg).waitHealthy(t, health, 60*time.Second, "sluice")
+
+	const scrapes = 5
+	enough := func(lg *loadgen.Server) bool {
+		for _, ts := range lg.Stats().Targets {
+			if ts.Scrapes < scrapes+1 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 60*time.Second, "five scrapes of each fixture", func() bool { return enough(lgSluice) && enough(lgProm) })
+	// Prometheus sends every 5 s at most (its batch deadline); let it flush.
+	time.Sleep(7 * time.Second)
+
+	ours := sinkSeries(t, via, instances)
+	exposed := 0
+	for k := range ours {
+		if strings.Contains(k, `job="`+exportJob+`"`) {
+			delete(ours, k) // the second Prometheus' own series about scraping Sluice
+			continue
+		}
+		exposed++
+	}
+	if exposed == 0 {
+		t.Fatal("the Prometheus scraping Sluice stored nothing from it")
+	}
+	compareScrapes(t, ours, sinkSeries(t, direct, instances), scrapes, native)
+}
+
+// sendNativeKey is the remote_write key that makes Prometheus 2.42 send
+// the native histograms it stored.
+func sendNativeKey(native bool) string {
+	if native {
+		return "    send_native_histograms: true\n"
+	}
+	return ""
+}
+
+// `make run` with no backend anywhere: configs/default.yaml serves this
+// host's node metrics (the unix receiver's, job node) and Sluice's own
+// (job sluice) on 127.0.0.1 for curl or a Prometheus, while remote_write
+// queues for a backend that is not there.
+func TestDefaultConfigServesNodeMetricsWithoutBackend(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "configs", "default.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "  prometheus:\n    endpoint: 127.0.0.1:9464\n") {
+		t.Fatal("configs/default.yaml no longer serves the prometheus exporter on 127.0.0.1:9464 (loopback only); update this test and the README")
+	}
+	telemetryPort, healthPort, exportPort := freePort(t), freePort(t), freePort(t)
+	config := defaultConfigOn(t, telemetryPort, healthPort, freePort(t), freePort(t), freePort(t), exportPort)
+	noBackend := freePort(t) // nothing listens there
+	p := startSluiceEnv(t, []string{
+		"SLUICE_QUEUE_DIR=" + filepath.Join(t.TempDir(), "queue"),
+		fmt.Sprintf("SLUICE_REMOTE_WRITE_URL=http://127.0.0.1:%d/api/v1/write", noBackend),
+	}, "--config", config)
+	p.waitHealthy(t, healthPort, 60*time.Second, "sluice")
+
+	// The unix receiver collects every 15 s, the first time at start.
+	var m map[string]*dto.MetricFamily
+	waitFor(t, 45*time.Second, "node and sluice metrics at the prometheus exporter", func() bool {
+		m = ownMetrics(t, exportPort)
+		return valueOf(m, "node_cpu_seconds_total", map[string]string{"job": "node", "mode": "idle"}) > 0 &&
+			valueOf(m, "otelcol_process_memory_rss", map[string]string{"job": "sluice"}) > 0
+	})
+	for _, c := range []struct {
+		name string
+		typ  dto.MetricType
+	}{
+		{"node_cpu_seconds_total", dto.MetricType_COUNTER},
+		{"node_memory_MemTotal_bytes", dto.MetricType_GAUGE},
+		{"node_load1", dto.MetricType_GAUGE},
+		{"node_network_receive_bytes_total", dto.MetricType_COUNTER},
+		{"node_filesystem_size_bytes", dto.MetricType_GAUGE},
+	} {
+		f, ok := m[c.name]
+		if !ok {
+			t.Errorf("%s: not served", c.name)
+			continue
+		}
+		if f.GetType() != c.typ || f.GetHelp() == "" {
+			t.Errorf("%s: type %s help %q, want %s with help", c.name, f.GetType(), f.GetHelp(), c.typ)
+		}
+		for _, mt := range f.GetMetric() {
+			if mt.TimestampMs == nil {
+				t.Errorf("%s: a sample without its collection time", c.name)
+				break
+			}
+		}
+	}
+	if v := valueOf(m, "node_memory_MemTotal_bytes", map[string]string{"job": "node"}); v <= 0 {
+		t.Errorf("node_memory_MemTotal_bytes = %v", v)
+	}
+	t.Logf("%d families served with no backend", len(m))
+}
