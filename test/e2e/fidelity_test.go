@@ -159,23 +159,8 @@ func scrapeFidelity(t *testing.T, loop string, native bool) {
 	if err != nil {
 		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
 	}
-	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42, NativeHistograms: native}
-	lgSluice, err := loadgen.Start(cfg, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lgSluice.Stop()
-	lgProm, err := loadgen.Start(cfg, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lgProm.Stop()
-	node := startNodeExporter(t)
-	instances := map[string]string{}
-	for i := range lgSluice.Addrs() {
-		instances[lgSluice.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
-		instances[lgProm.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
-	}
+	fx := startFidelityTargets(t, native)
+	lgSluice, lgProm, node, instances := fx.sluice, fx.prom, fx.node, fx.instances
 
 	// global is what each side needs to scrape native histograms: a scrape
 	// option in Prometheus 3 (Sluice's library), a feature flag in 2.42.
@@ -262,6 +247,35 @@ func compareScrapes(t *testing.T, ours, theirs map[string][]float64, scrapes int
 		t.Error("no native histogram series reached either side")
 	}
 	t.Logf("%d series stored by both; %d loadgen series (%d native histograms) equal over %d scrapes", len(theirs), compared, histograms, scrapes)
+}
+
+// fidelityTargets are what the fidelity tests scrape: a loadgen for each
+// side (same seed, so scrape k of target i is the same exposition for both)
+// and the one node exporter; instances maps each loadgen's address to its
+// index, which normalize puts in its place.
+type fidelityTargets struct {
+	sluice, prom *loadgen.Server
+	node         string
+	instances    map[string]string
+}
+
+func startFidelityTargets(t *testing.T, native bool) fidelityTargets {
+	t.Helper()
+	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42, NativeHistograms: native}
+	start := func() *loadgen.Server {
+		lg, err := loadgen.Start(cfg, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(lg.Stop)
+		return lg
+	}
+	fx := fidelityTargets{sluice: start(), prom: start(), node: startNodeExporter(t), instances: map[string]string{}}
+	for i := range fx.sluice.Addrs() {
+		fx.instances[fx.sluice.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
+		fx.instances[fx.prom.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
+	}
+	return fx
 }
 
 // fidelityScrapeConfig scrapes the loadgen targets (job loadgen) and the

@@ -35,36 +35,15 @@ func exporterFidelity(t *testing.T, native bool) {
 	if err != nil {
 		t.Fatal("prometheus is not installed; `make test` installs Debian's package")
 	}
-	cfg := loadgen.Config{Targets: 2, SeriesPerTarget: 300, Seed: 42, NativeHistograms: native}
-	lgSluice, err := loadgen.Start(cfg, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lgSluice.Stop()
-	lgProm, err := loadgen.Start(cfg, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lgProm.Stop()
-	node := startNodeExporter(t)
-	instances := map[string]string{}
-	for i := range lgSluice.Addrs() {
-		instances[lgSluice.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
-		instances[lgProm.Addrs()[i]] = fmt.Sprintf("loadgen-%d", i)
-	}
+	fx := startFidelityTargets(t, native)
+	lgSluice, lgProm, node, instances := fx.sluice, fx.prom, fx.node, fx.instances
 	sluiceGlobal, features := "", "agent"
 	if native {
 		sluiceGlobal, features = "  scrape_native_histograms: true\n", "agent,native-histograms"
 	}
 	dir := t.TempDir()
 	startProm := func(name, config string) {
-		d := filepath.Join(dir, name)
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		path := writeFile(t, t.TempDir(), "prometheus.yml", config)
-		startTool(t, d, name, promBin, "--enable-feature="+features, "--config.file="+path,
-			"--storage.agent.path="+filepath.Join(d, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
+		startPrometheusAgent(t, promBin, filepath.Join(dir, name), features, config)
 	}
 
 	// The direct scrape.
@@ -150,6 +129,18 @@ service:
 		t.Fatal("the Prometheus scraping Sluice stored nothing from it")
 	}
 	compareScrapes(t, ours, sinkSeries(t, direct, instances), scrapes, native)
+}
+
+// startPrometheusAgent runs Debian's Prometheus in agent mode with the
+// features and config given, its WAL and log in dir (created).
+func startPrometheusAgent(t *testing.T, promBin, dir, features, config string) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, dir, "prometheus.yml", config)
+	startTool(t, dir, filepath.Base(dir), promBin, "--enable-feature="+features, "--config.file="+path,
+		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
 }
 
 // sendNativeKey is the remote_write key that makes Prometheus 2.42 send

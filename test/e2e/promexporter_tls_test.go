@@ -101,11 +101,7 @@ service:
 	startSluice(t, cfg).waitHealthy(t, health, 60*time.Second, "sluice")
 
 	s, sinkAddr := startSink(t)
-	promDir := filepath.Join(dir, "prometheus")
-	if err := os.Mkdir(promDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := writeFile(t, promDir, "prometheus.yml", fmt.Sprintf(`global:
+	startPrometheusAgent(t, promBin, filepath.Join(dir, "prometheus"), "agent", fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
@@ -122,8 +118,6 @@ scrape_configs:
 remote_write:
   - url: http://%s/api/v1/write
 `, exportJob, certFile, exportPort, sinkAddr))
-	startTool(t, promDir, "prometheus", promBin, "--enable-feature=agent", "--config.file="+path,
-		"--storage.agent.path="+filepath.Join(promDir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
 
 	want := fmt.Sprintf(`{__name__="fixture_value", instance=%q, job="fixture", k="v"}`, strings.TrimPrefix(fixture.URL, "http://"))
 	up := fmt.Sprintf(`{__name__="up", instance="127.0.0.1:%d", job=%q}`, exportPort, exportJob)
