@@ -69,21 +69,32 @@ func families(ss []*series, timestamps bool) []*dto.MetricFamily {
 		}
 		return f
 	}
-	stamp := func(m *dto.Metric, t int64) *dto.Metric {
-		if timestamps {
-			m.TimestampMs = proto.Int64(t)
-		}
-		return m
-	}
+	// The messages point into the series, which are never changed once
+	// stored, and come from slabs: a scrape of many series allocates a
+	// few large blocks rather than a handful of objects per series.
+	var (
+		pairs    pairSlab
+		metrics  slab[dto.Metric]
+		counters slab[dto.Counter]
+		gauges   slab[dto.Gauge]
+		untyped  slab[dto.Untyped]
+	)
 	single := func(s *series, typ dto.MetricType) {
-		m := stamp(&dto.Metric{Label: labelPairs(s.labels, "")}, s.t)
+		m := metrics.next()
+		m.Label = pairs.of(s.labels, "")
+		if timestamps {
+			m.TimestampMs = &s.t
+		}
 		switch typ {
 		case dto.MetricType_COUNTER:
-			m.Counter = &dto.Counter{Value: proto.Float64(s.v), Exemplar: lastExemplar(s.exemplars)}
+			m.Counter = counters.next()
+			m.Counter.Value, m.Counter.Exemplar = &s.v, lastExemplar(s.exemplars)
 		case dto.MetricType_GAUGE:
-			m.Gauge = &dto.Gauge{Value: proto.Float64(s.v)}
+			m.Gauge = gauges.next()
+			m.Gauge.Value = &s.v
 		default:
-			m.Untyped = &dto.Untyped{Value: proto.Float64(s.v)}
+			m.Untyped = untyped.next()
+			m.Untyped.Value = &s.v
 		}
 		f := family(s.name(), typ, s.meta)
 		f.Metric = append(f.Metric, m)
@@ -105,20 +116,23 @@ func families(ss []*series, timestamps bool) []*dto.MetricFamily {
 		g.add(s, part)
 	}
 	for _, g := range order {
-		m, typ, ok := g.metric()
+		m, typ, ok := g.metric(&pairs)
 		if !ok {
 			for _, s := range g.members {
 				single(s, dto.MetricType_UNTYPED)
 			}
 			continue
 		}
+		if timestamps {
+			m.TimestampMs = &g.t
+		}
 		f := family(g.family, typ, g.meta)
-		f.Metric = append(f.Metric, stamp(m, g.t))
+		f.Metric = append(f.Metric, m)
 	}
 
+	// The series came sorted (store.snapshot), so each family's metrics are.
 	out := make([]*dto.MetricFamily, 0, len(fams))
 	for _, f := range fams {
-		slices.SortFunc(f.Metric, func(a, b *dto.Metric) int { return compareLabelPairs(a.Label, b.Label) })
 		out = append(out, f)
 	}
 	slices.SortFunc(out, func(a, b *dto.MetricFamily) int {
@@ -237,11 +251,11 @@ func (g *group) add(s *series, part int) {
 }
 
 // metric builds the group's metric, or reports that it cannot be one.
-func (g *group) metric() (*dto.Metric, dto.MetricType, bool) {
+func (g *group) metric(pairs *pairSlab) (*dto.Metric, dto.MetricType, bool) {
 	if slices.Contains(g.members, nil) {
 		return nil, 0, false
 	}
-	m := &dto.Metric{Label: labelPairs(g.labels, "")}
+	m := &dto.Metric{Label: pairs.of(g.labels, "")}
 	if g.summary {
 		if g.sum == nil || g.count == nil {
 			return nil, 0, false

@@ -3,25 +3,49 @@ package prometheusexporter
 import (
 	"cmp"
 	"math"
-	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
-	"google.golang.org/protobuf/proto"
 )
 
-// labelPairs are the exposition labels of ls: all but __name__ and skip.
-func labelPairs(ls []labels.Label, skip string) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(ls))
-	for _, l := range ls {
-		if l.Name == model.MetricNameLabel || l.Name == skip {
+// slab hands out zeroed values of T from blocks of slabSize.
+type slab[T any] struct{ buf []T }
+
+const slabSize = 512
+
+func (s *slab[T]) next() *T {
+	if len(s.buf) == 0 {
+		s.buf = make([]T, slabSize)
+	}
+	p := &s.buf[0]
+	s.buf = s.buf[1:]
+	return p
+}
+
+// pairSlab makes exposition labels from blocks.
+type pairSlab struct {
+	pairs slab[dto.LabelPair]
+	ptrs  []*dto.LabelPair
+}
+
+// of returns the exposition labels of ls, all but __name__ and skip,
+// pointing at ls's strings: ls must not change while they are in use.
+func (p *pairSlab) of(ls []labels.Label, skip string) []*dto.LabelPair {
+	if cap(p.ptrs)-len(p.ptrs) < len(ls) {
+		p.ptrs = make([]*dto.LabelPair, 0, max(slabSize, len(ls)))
+	}
+	start := len(p.ptrs)
+	for i := range ls {
+		if ls[i].Name == model.MetricNameLabel || ls[i].Name == skip {
 			continue
 		}
-		out = append(out, &dto.LabelPair{Name: proto.String(l.Name), Value: proto.String(l.Value)})
+		lp := p.pairs.next()
+		lp.Name, lp.Value = &ls[i].Name, &ls[i].Value
+		p.ptrs = append(p.ptrs, lp)
 	}
-	return out
+	return p.ptrs[start:len(p.ptrs):len(p.ptrs)]
 }
 
 // labelPairsWithout is ls without __name__ and skip.
@@ -42,18 +66,6 @@ func labelValue(ls []labels.Label, name string) string {
 		}
 	}
 	return ""
-}
-
-func compareLabelPairs(a, b []*dto.LabelPair) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if c := strings.Compare(a[i].GetName(), b[i].GetName()); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a[i].GetValue(), b[i].GetValue()); c != 0 {
-			return c
-		}
-	}
-	return cmp.Compare(len(a), len(b))
 }
 
 func cmpFloat(a, b float64) int { return cmp.Compare(a, b) }

@@ -1,10 +1,12 @@
 package prometheusexporter
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -17,6 +19,8 @@ import (
 // fields are never changed once stored (an update stores a new series), so
 // a snapshot can be rendered outside the lock.
 type series struct {
+	key       string         // the store's key: snapshots are sorted by it
+	metric    string         // the value of __name__
 	labels    []labels.Label // sorted, __name__ included
 	meta      promseries.Metadata
 	t         int64 // milliseconds
@@ -26,14 +30,7 @@ type series struct {
 	seen      time.Time // when the exporter last received it
 }
 
-func (s *series) name() string {
-	for _, l := range s.labels {
-		if l.Name == "__name__" {
-			return l.Value
-		}
-	}
-	return ""
-}
+func (s *series) name() string { return s.metric }
 
 // store holds what /metrics serves: the newest sample of every series
 // received within the expiration.
@@ -49,17 +46,10 @@ func newStore(expire time.Duration) *store {
 	return &store{expire: expire, series: map[string]*series{}}
 }
 
-// Why a sample changed nothing.
-const (
-	outcomeStored = iota
-	outcomeStale  // a stale marker: the series was removed
-	outcomeOlder  // older than the sample held: kept out, so a scraper never sees time go back
-)
-
 // add stores s (received at now), or removes its series when s is a stale
 // marker: the series ended at its source, and /metrics stops showing it at
 // once rather than at expiry. It copies what it keeps (Walk reuses s).
-func (st *store) add(s *promseries.Sample, now time.Time) int {
+func (st *store) add(s *promseries.Sample, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.key = seriesKey(st.key[:0], s)
@@ -68,23 +58,27 @@ func (st *store) add(s *promseries.Sample, now time.Time) int {
 		if ok && s.T >= old.t {
 			delete(st.series, string(st.key))
 		}
-		return outcomeStale
+		return
 	}
 	if ok && s.T < old.t {
-		return outcomeOlder
+		return // older than the sample held: kept out, so a scraper never sees time go back
 	}
 	n := &series{t: s.T, v: s.V, seen: now}
 	if ok {
-		n.labels, n.meta = old.labels, old.meta
+		n.key, n.metric, n.labels, n.meta = old.key, old.metric, old.labels, old.meta
 		if n.meta != s.Meta {
 			n.meta = cloneMeta(s.Meta)
 		}
 	} else {
 		// Clone the strings: they point into the pdata the pipeline hands
 		// over, which must not stay alive as long as the series does.
+		n.key = string(st.key)
 		n.labels = make([]labels.Label, len(s.Labels))
 		for i, l := range s.Labels {
 			n.labels[i] = labels.Label{Name: strings.Clone(l.Name), Value: strings.Clone(l.Value)}
+			if l.Name == model.MetricNameLabel {
+				n.metric = n.labels[i].Value
+			}
 		}
 		n.meta = cloneMeta(s.Meta)
 	}
@@ -94,8 +88,7 @@ func (st *store) add(s *promseries.Sample, now time.Time) int {
 	if len(s.Exemplars) > 0 {
 		n.exemplars = append([]exemplar.Exemplar(nil), s.Exemplars...)
 	}
-	st.series[string(st.key)] = n
-	return outcomeStored
+	st.series[n.key] = n
 }
 
 func isStale(s *promseries.Sample) bool {
@@ -126,15 +119,17 @@ func cloneMeta(m promseries.Metadata) promseries.Metadata {
 }
 
 // snapshot drops the series not received since now - expire and returns
-// the others.
+// the others, sorted by key (by name, then labels): an exposition in a
+// stable order, with each family's metrics together and sorted.
 func (st *store) snapshot(now time.Time) []*series {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	st.expireLocked(now)
 	out := make([]*series, 0, len(st.series))
 	for _, s := range st.series {
 		out = append(out, s)
 	}
+	st.mu.Unlock()
+	slices.SortFunc(out, func(a, b *series) int { return strings.Compare(a.key, b.key) })
 	return out
 }
 
