@@ -23,10 +23,13 @@ import (
 	"github.com/sluicehq/sluice/internal/promseries"
 )
 
-// Accept headers as scrapers send them.
+// Accept headers as scrapers send them: Prometheus 2.42 by default, with
+// native histograms, and one configured for OpenMetrics alone
+// (scrape_protocols: [OpenMetricsText1.0.0]).
 const (
 	acceptText     = "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-	acceptOM       = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+	acceptProm     = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+	acceptOM       = "application/openmetrics-text;version=1.0.0"
 	acceptProtobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3"
 )
 

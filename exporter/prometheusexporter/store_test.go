@@ -188,3 +188,24 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("no Accept: %s", ct)
 	}
 }
+
+// The format each scraper gets: OpenMetrics only to one that takes nothing
+// else, since it renames counter families (see negotiate).
+func TestNegotiation(t *testing.T) {
+	e, url := startExporter(t, nil)
+	push(t, e, func(b *promseries.Builder) { b.Add(ser("up"), 5000, 1, 0) })
+	for _, tc := range []struct{ accept, want string }{
+		{acceptProm, "text/plain; version=0.0.4"},
+		{acceptText, "text/plain; version=0.0.4"},
+		{"", "text/plain; version=0.0.4"},
+		{acceptProtobuf, "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"},
+		{"application/openmetrics-text;version=1.0.0,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5",
+			"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"},
+		{acceptOM, "application/openmetrics-text; version=1.0.0"},
+		{"application/openmetrics-text;version=0.0.1,text/plain;q=0", "application/openmetrics-text; version=0.0.1"},
+	} {
+		if _, ct := scrape(t, url, tc.accept); !strings.HasPrefix(ct, tc.want) {
+			t.Errorf("Accept %q: got %s, want %s", tc.accept, ct, tc.want)
+		}
+	}
+}

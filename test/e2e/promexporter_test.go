@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sluicehq/sluice/bench/loadgen"
+	"github.com/sluicehq/sluice/bench/sink"
 )
 
 // exportJob is the job under which Prometheus scrapes Sluice's /metrics;
@@ -48,8 +50,9 @@ func exporterFidelity(t *testing.T, native bool) {
 
 	// The direct scrape.
 	direct, directAddr := startSink(t)
+	direct.KeepRequests()
 	startProm("prometheus-direct", fidelityScrapeConfig(lgProm.Addrs(), node, "")+
-		fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n%s", directAddr, sendNativeKey(native)))
+		fmt.Sprintf("remote_write:\n  - url: http://%s/api/v1/write\n%s", directAddr, remoteWriteKeys(native)))
 
 	// The scrape of Sluice, running before Sluice starts: /metrics holds the
 	// newest sample of each series, so a scraper that starts later misses
@@ -58,6 +61,7 @@ func exporterFidelity(t *testing.T, native bool) {
 	// however often it is scraped.
 	exportPort := freePort(t)
 	via, viaAddr := startSink(t)
+	via.KeepRequests()
 	startProm("prometheus-via-sluice", fmt.Sprintf(`global:
   scrape_interval: 500ms
   scrape_timeout: 500ms
@@ -68,7 +72,7 @@ scrape_configs:
       - targets: ["127.0.0.1:%d"]
 remote_write:
   - url: http://%s/api/v1/write
-%s`, exportJob, exportPort, viaAddr, sendNativeKey(native)))
+%s`, exportJob, exportPort, viaAddr, remoteWriteKeys(native)))
 
 	// Its own up series (0: Sluice is not there yet) reaching the sink says
 	// it scrapes and sends.
@@ -129,6 +133,62 @@ service:
 		t.Fatal("the Prometheus scraping Sluice stored nothing from it")
 	}
 	compareScrapes(t, ours, sinkSeries(t, direct, instances), scrapes, native)
+	// The metadata: type and help of every family, as each Prometheus sent
+	// it. Two differences are the formats', not Sluice's: a target that
+	// serves OpenMetrics (the loadgen, asked for it) names a counter's
+	// family without _total, and the exposition Sluice serves in the text
+	// format names it after its series, with _total; and the series Sluice's
+	// scrape loop adds (up, scrape_*) come with their help, which
+	// Prometheus keeps for nobody's own.
+	want, got := sinkMetadata(direct), sinkMetadata(via)
+	renamed := 0
+	for k, w := range want {
+		if _, ok := got[k]; !ok && strings.HasPrefix(w, "COUNTER|") && got[k+"_total"] == w {
+			got[k] = w
+			delete(got, k+"_total")
+			renamed++
+		}
+	}
+	for _, n := range []string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"} {
+		if _, ok := want[n]; !ok {
+			delete(got, n)
+		}
+	}
+	for _, d := range diffMetadata(want, got) {
+		t.Errorf("metadata: %s", d)
+	}
+	if len(want) == 0 {
+		t.Error("no metadata from the direct scrape")
+	}
+	t.Logf("metadata (type, help, unit) of %d families equal (%d OpenMetrics counter families named with _total)", len(want), renamed)
+}
+
+// sinkMetadata is the metadata Prometheus sent: family -> type, help, unit.
+func sinkMetadata(s *sink.Sink) map[string]string {
+	out := map[string]string{}
+	v1, _ := s.Requests()
+	for _, req := range v1 {
+		for _, m := range req.Metadata {
+			out[m.MetricFamilyName] = fmt.Sprintf("%s|%q|%s", m.Type, m.Help, m.Unit)
+		}
+	}
+	return out
+}
+
+func diffMetadata(want, got map[string]string) []string {
+	var d []string
+	for k, w := range want {
+		if g := got[k]; g != w {
+			d = append(d, fmt.Sprintf("%s: via Sluice %q, direct %q", k, g, w))
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			d = append(d, fmt.Sprintf("%s: via Sluice only %q", k, g))
+		}
+	}
+	sort.Strings(d)
+	return d
 }
 
 // startPrometheusAgent runs Debian's Prometheus in agent mode with the
@@ -143,13 +203,15 @@ func startPrometheusAgent(t *testing.T, promBin, dir, features, config string) {
 		"--storage.agent.path="+filepath.Join(dir, "wal"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
 }
 
-// sendNativeKey is the remote_write key that makes Prometheus 2.42 send
-// the native histograms it stored.
-func sendNativeKey(native bool) string {
+// remoteWriteKeys make Prometheus 2.42 send its metadata every second
+// (to compare) and, for the native variant, the native histograms it
+// stored.
+func remoteWriteKeys(native bool) string {
+	keys := "    metadata_config:\n      send_interval: 1s\n"
 	if native {
-		return "    send_native_histograms: true\n"
+		keys += "    send_native_histograms: true\n"
 	}
-	return ""
+	return keys
 }
 
 // `make run` with no backend anywhere: configs/default.yaml serves this
