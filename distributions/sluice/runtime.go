@@ -4,6 +4,6 @@ package main
 
 import "github.com/sluicehq/sluice/internal/runtimedefaults"
 
-// Sluice's GC and memory-limit defaults apply before the collector starts,
-// unless GOGC or GOMEMLIMIT is set (see internal/runtimedefaults).
+// Sluice's memory-limit default applies before the collector starts, unless
+// GOMEMLIMIT is set (see internal/runtimedefaults).
 func init() { runtimedefaults.Apply() }

@@ -1,15 +1,17 @@
 // Package runtimedefaults gives the Go runtime Sluice's defaults where the
-// user has set none: a GC target of 50% (GOGC=50), and a soft memory limit
-// of 90% of the container's (cgroup) memory limit (GOMEMLIMIT). The sluice
-// binary applies them before anything else runs (distributions/sluice
-// calls Apply from an init function); the environment variables win.
+// user has set none: a soft memory limit of 90% of the process's cgroup
+// memory limit (GOMEMLIMIT), so the collector works harder as a container's
+// or a systemd unit's limit nears instead of being killed there. It is soft:
+// it never fails an allocation. The sluice binary applies it before
+// anything else runs (distributions/sluice calls Apply from an init
+// function); GOMEMLIMIT in the environment wins.
 //
-// Why: with Go's default GOGC=100 the heap grows to twice what is live
-// before a collection, and that headroom, not the live data, is most of a
-// scraping agent's peak memory. Halving it costs some CPU in the collector
-// (vmagent makes the same choice). The memory limit makes the collector
-// work harder as the container's limit nears instead of the process being
-// killed there; it is soft, so it never fails an allocation.
+// The GC target is left at Go's GOGC=100. GOGC=50 (vmagent's choice) was
+// measured on the benchmarks' workloads (bench/RESULTS.md): on W1 it cut
+// the peak anonymous memory by about a quarter (61-68 -> 46-50 MiB) with
+// no CPU difference the machine's noise showed, but as a gateway it cost
+// 30% more CPU per sample (3.5-4.0 -> 5.0-5.3 s per million). Agents short
+// of memory can set GOGC=50 themselves.
 package runtimedefaults
 
 import (
@@ -21,9 +23,6 @@ import (
 	"strings"
 )
 
-// GCPercent is the GOGC Sluice runs with unless GOGC is set.
-const GCPercent = 50
-
 // MemoryLimitFraction is the part of the cgroup memory limit that becomes
 // the soft memory limit unless GOMEMLIMIT is set.
 const MemoryLimitFraction = 0.9
@@ -33,7 +32,6 @@ const cgroupRoot = "/sys/fs/cgroup"
 
 // Settings is what Apply decided; zero fields were left as they were.
 type Settings struct {
-	GCPercent   int
 	MemoryLimit int64 // bytes
 }
 
@@ -43,9 +41,6 @@ func Apply() Settings {
 		self, _ := os.ReadFile("/proc/self/cgroup")
 		return readCgroupLimit(os.DirFS(cgroupRoot), string(self))
 	})
-	if s.GCPercent != 0 {
-		debug.SetGCPercent(s.GCPercent)
-	}
 	if s.MemoryLimit != 0 {
 		debug.SetMemoryLimit(s.MemoryLimit)
 	}
@@ -56,9 +51,6 @@ func Apply() Settings {
 // cgroup memory limit (limit; ok false when there is none).
 func Decide(getenv func(string) string, limit func() (int64, bool)) Settings {
 	var s Settings
-	if getenv("GOGC") == "" {
-		s.GCPercent = GCPercent
-	}
 	if getenv("GOMEMLIMIT") == "" {
 		if l, ok := limit(); ok {
 			s.MemoryLimit = int64(float64(l) * MemoryLimitFraction)

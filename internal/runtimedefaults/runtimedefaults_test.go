@@ -16,11 +16,10 @@ func TestDecide(t *testing.T) {
 		limit func() (int64, bool)
 		want  Settings
 	}{
-		{"nothing set, no container limit", nil, limit(0, false), Settings{GCPercent: 50}},
-		{"nothing set, 512 MiB container", nil, limit(512<<20, true), Settings{GCPercent: 50, MemoryLimit: 483183820}},
-		{"GOGC set by the user", map[string]string{"GOGC": "100"}, limit(0, false), Settings{}},
+		{"nothing set, no container limit", nil, limit(0, false), Settings{}},
+		{"nothing set, 512 MiB container", nil, limit(512<<20, true), Settings{MemoryLimit: 483183820}},
 		{"GOGC=off set by the user", map[string]string{"GOGC": "off"}, limit(1<<30, true), Settings{MemoryLimit: 966367641}},
-		{"GOMEMLIMIT set by the user", map[string]string{"GOMEMLIMIT": "200MiB"}, limit(1<<30, true), Settings{GCPercent: 50}},
+		{"GOMEMLIMIT set by the user", map[string]string{"GOMEMLIMIT": "200MiB"}, limit(1<<30, true), Settings{}},
 	} {
 		if got := Decide(env(c.env), c.limit); got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
