@@ -60,15 +60,18 @@ func Decide(getenv func(string) string, limit func() (int64, bool)) Settings {
 }
 
 // readCgroupLimit finds the memory limit of the process's cgroup in root
-// (the cgroup filesystem): its own cgroup v2 directory, named in self
-// (/proc/self/cgroup: "0::/system.slice/sluice.service" under systemd's
-// MemoryMax=), then the root of the mount, which is the process's own
-// cgroup inside a container, for v2 and for v1.
+// (the cgroup filesystem): its own cgroup directory, named in self
+// (/proc/self/cgroup: "0::/system.slice/sluice.service" for v2, as under
+// systemd's MemoryMax=, or "4:memory:/some/group" for v1), then the root of
+// the mount, which is the process's own cgroup inside a container.
 func readCgroupLimit(root fs.FS, self string) (int64, bool) {
 	var files []string
 	for _, line := range strings.Split(self, "\n") {
 		if p, ok := strings.CutPrefix(line, "0::/"); ok && p != "" {
 			files = append(files, path.Join(p, "memory.max"))
+		}
+		if _, p, ok := strings.Cut(line, ":memory:/"); ok && p != "" {
+			files = append(files, path.Join("memory", p, "memory.limit_in_bytes"))
 		}
 	}
 	files = append(files, "memory.max", "memory/memory.limit_in_bytes")

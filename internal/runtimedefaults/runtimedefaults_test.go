@@ -57,6 +57,8 @@ func TestReadCgroupLimit(t *testing.T) {
 		{"container, cgroup v2", fstest.MapFS{"memory.max": file("1073741824\n")}, "0::/\n", 1073741824},
 		{"container, cgroup v1", fstest.MapFS{"memory/memory.limit_in_bytes": file("536870912\n")},
 			"12:memory:/docker/abc\n", 536870912},
+		{"cgroup v1 group of its own", fstest.MapFS{"memory/process_api/x/memory.limit_in_bytes": file("402653184\n"),
+			"memory/memory.limit_in_bytes": file("9223372036854771712\n")}, "4:memory:/process_api/x\n0::/\n", 402653184},
 		{"host, no limit anywhere", fstest.MapFS{}, "0::/init.scope\n", 0},
 	} {
 		got, ok := readCgroupLimit(c.fs, c.self)
