@@ -20,6 +20,9 @@ type Config struct {
 	// Shard splits the targets among replicas: each scrapes only the targets
 	// whose labels (after relabeling) hash to its index.
 	Shard ShardConfig `mapstructure:"shard"`
+	// Cluster shares the targets among replicas by gossip membership, with
+	// handover on a rescale and takeover when a member dies (cluster.go).
+	Cluster ClusterConfig `mapstructure:"cluster"`
 	// StartTimestamps reads created timestamps (OpenMetrics _created lines,
 	// the protobuf format's created fields) into the start time of counters,
 	// histograms and summaries. Off by default, as in Prometheus (where it is
@@ -118,7 +121,7 @@ func (c *PromConfig) Unmarshal(conf *confmap.Conf) error {
 }
 
 // Validate checks what Prometheus' loader does not: that there is something
-// to scrape, and the shard settings.
+// to scrape, the shard and the cluster settings.
 func (c *Config) Validate() error {
 	var errs []error
 	if pc := c.PrometheusConfig.Prometheus(); pc == nil {
@@ -137,5 +140,6 @@ func (c *Config) Validate() error {
 	case c.Shard.Count == 0 && c.Shard.Index != 0:
 		errs = append(errs, fmt.Errorf("shard::index is %d but shard::count is not set", c.Shard.Index))
 	}
+	errs = append(errs, c.Cluster.validate(c)...)
 	return errors.Join(errs...)
 }

@@ -52,6 +52,15 @@ func TestConfigErrors(t *testing.T) {
 		"prometheus/empty":           {"no scrape_configs and no scrape_config_files"},
 		"prometheus/bad_shard":       {"shard::index must be in [0, shard::count-1] = [0, 2], got 3"},
 		"prometheus/bad_loop":        {`scrape_loop must be "prometheus" or "sluice", got "vmagent"`},
+		"prometheus/bad_cluster": {
+			"cluster::enabled and shard::count are exclusive",
+			`cluster::enabled needs scrape_loop "sluice"`,
+			`cluster::listen_address: "7946" is not host:port`,
+			`cluster::advertise_address: "sluice-0:7946": the host must be an IP address`,
+			`cluster::peers[0]: "sluice-headless" is not host:port`,
+			"cluster::handover_delay must be > 0, got 0s",
+			"cluster::failure_timeout (1s) must be at least cluster::probe_interval (2s)",
+		},
 	}
 	for id, wants := range cases {
 		t.Run(id, func(t *testing.T) {
@@ -84,5 +93,22 @@ func TestConfigScrapeLoop(t *testing.T) {
 func TestConfigMissing(t *testing.T) {
 	if err := confmap.Validate(createDefaultConfig()); err == nil || !strings.Contains(err.Error(), "config::scrape_configs") {
 		t.Fatalf("empty config: %v", err)
+	}
+}
+
+func TestConfigCluster(t *testing.T) {
+	def := createDefaultConfig().(*Config).Cluster
+	if def.Enabled || def.ListenAddress != "0.0.0.0:7946" || def.JoinTimeout != 10*time.Second ||
+		def.ProbeInterval != time.Second || def.FailureTimeout != 3*time.Second || def.HandoverDelay != 2*time.Second {
+		t.Errorf("default cluster = %+v", def)
+	}
+	cfg, err := loadConfig(t, "prometheus/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if !c.Enabled || c.NodeName != "sluice-0" || c.ListenAddress != "127.0.0.1:7946" || c.AdvertiseAddress != "10.0.0.5:7946" ||
+		len(c.Peers) != 2 || c.FailureTimeout != 5*time.Second || c.HandoverDelay != 2*time.Second {
+		t.Errorf("cluster = %+v", c)
 	}
 }

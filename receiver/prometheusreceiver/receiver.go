@@ -61,7 +61,9 @@ type scrapeReceiver struct {
 	// loop is the scrape manager when scrape_loop is sluice (nil otherwise):
 	// its Status gives the status page per-target series counts.
 	loop *scrapeloop.Manager
-	wg   sync.WaitGroup
+	// cluster is the membership when cluster::enabled (nil otherwise).
+	cluster *clusterMember
+	wg      sync.WaitGroup
 
 	unregister func() // removes the status page's target source
 }
@@ -124,11 +126,25 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 		app = countingAppendable{inner: app, counts: status.series}
 	}
 	if r.cfg.ScrapeLoop == LoopSluice {
-		r.loop, err = scrapeloop.NewManager(scrapeloop.Options{
+		opts := scrapeloop.Options{
 			ParseST:                 r.cfg.StartTimestamps,
 			DiscoveryReloadInterval: time.Second,
-		}, r.logger, app, scfgs)
+		}
+		if r.cfg.Cluster.Enabled {
+			// Joined (or join_timeout passed) before Start returns: the
+			// health check is not ready before.
+			r.cluster, err = startCluster(r.cfg.Cluster, r.set.Logger, r.tel, shortestInterval(scfgs))
+			if err != nil {
+				cancel()
+				return err
+			}
+			opts.Gate = r.cluster
+		}
+		r.loop, err = scrapeloop.NewManager(opts, r.logger, app, scfgs)
 		if err != nil {
+			if r.cluster != nil {
+				_ = r.cluster.node.Shutdown()
+			}
 			cancel()
 			return fmt.Errorf("creating the scrape loops: %w", err)
 		}
@@ -186,11 +202,15 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 
 // Shutdown stops scraping. Neither loop writes stale markers for its
 // targets on the way out: Prometheus presumes a restart that goes on where
-// it stopped (see TestShutdownWritesNoStaleMarkers).
-func (r *scrapeReceiver) Shutdown(context.Context) error {
+// it stopped (see TestShutdownWritesNoStaleMarkers). A cluster member first
+// hands its targets over, scraping them until the others take over.
+func (r *scrapeReceiver) Shutdown(ctx context.Context) error {
 	defer r.tel.shutdown()
 	if r.cancel == nil {
 		return nil
+	}
+	if r.cluster != nil {
+		r.cluster.leave(ctx)
 	}
 	if r.unregister != nil {
 		r.unregister()

@@ -63,6 +63,9 @@ func (r *scrapeReceiver) watchTargets(ctx context.Context, every time.Duration) 
 			h.check(active)
 			r.jobs.update(active)
 			r.tel.observeTargets(r.jobNames, targetsFacts(active), r.scrape.TargetsDroppedCounts())
+			if r.cluster != nil {
+				r.cluster.observe(r.loop.TargetKeys())
+			}
 		}
 	}
 }

@@ -25,14 +25,19 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                   metric.Meter
-	mu                                      sync.Mutex
-	registrations                           []metric.Registration
-	PrometheusReceiverDiscoveredTargets     metric.Int64ObservableGauge
-	PrometheusReceiverSamplesScraped        metric.Int64Counter
-	PrometheusReceiverScrapeDurationSeconds metric.Float64Histogram
-	PrometheusReceiverScrapeErrors          metric.Int64Counter
-	PrometheusReceiverTargets               metric.Int64ObservableGauge
+	meter                                       metric.Meter
+	mu                                          sync.Mutex
+	registrations                               []metric.Registration
+	PrometheusReceiverClusterMembers            metric.Int64ObservableGauge
+	PrometheusReceiverClusterMembershipChanges  metric.Int64Counter
+	PrometheusReceiverClusterTakeoverGapSeconds metric.Float64Histogram
+	PrometheusReceiverClusterTakeovers          metric.Int64Counter
+	PrometheusReceiverClusterTargets            metric.Int64ObservableGauge
+	PrometheusReceiverDiscoveredTargets         metric.Int64ObservableGauge
+	PrometheusReceiverSamplesScraped            metric.Int64Counter
+	PrometheusReceiverScrapeDurationSeconds     metric.Float64Histogram
+	PrometheusReceiverScrapeErrors              metric.Int64Counter
+	PrometheusReceiverTargets                   metric.Int64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -44,6 +49,36 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterPrometheusReceiverClusterMembersCallback sets callback for observable PrometheusReceiverClusterMembers metric.
+func (builder *TelemetryBuilder) RegisterPrometheusReceiverClusterMembersCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.PrometheusReceiverClusterMembers, obs: o})
+		return nil
+	}, builder.PrometheusReceiverClusterMembers)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterPrometheusReceiverClusterTargetsCallback sets callback for observable PrometheusReceiverClusterTargets metric.
+func (builder *TelemetryBuilder) RegisterPrometheusReceiverClusterTargetsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.PrometheusReceiverClusterTargets, obs: o})
+		return nil
+	}, builder.PrometheusReceiverClusterTargets)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterPrometheusReceiverDiscoveredTargetsCallback sets callback for observable PrometheusReceiverDiscoveredTargets metric.
@@ -104,6 +139,37 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.PrometheusReceiverClusterMembers, err = builder.meter.Int64ObservableGauge(
+		"otelcol_prometheus_receiver_cluster_members",
+		metric.WithDescription("Members of the cluster in this member's view (itself included), joining and leaving ones too; only with cluster::enabled. [Alpha]"),
+		metric.WithUnit("{member}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.PrometheusReceiverClusterMembershipChanges, err = builder.meter.Int64Counter(
+		"otelcol_prometheus_receiver_cluster_membership_changes",
+		metric.WithDescription("Changes of the cluster's membership this member learned of. [Alpha]"),
+		metric.WithUnit("{change}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.PrometheusReceiverClusterTakeoverGapSeconds, err = builder.meter.Float64Histogram(
+		"otelcol_prometheus_receiver_cluster_takeover_gap_seconds",
+		metric.WithDescription("For each target taken over from a failed member, the time from when this member last heard from the failed one to its own first scrape of the target; the target's samples have a gap of at most this. [Alpha]"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries([]float64{1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 60}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.PrometheusReceiverClusterTakeovers, err = builder.meter.Int64Counter(
+		"otelcol_prometheus_receiver_cluster_takeovers",
+		metric.WithDescription("Targets this member took over from a member that failed (no handover, so some of their scrapes were missed). [Alpha]"),
+		metric.WithUnit("{target}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.PrometheusReceiverClusterTargets, err = builder.meter.Int64ObservableGauge(
+		"otelcol_prometheus_receiver_cluster_targets",
+		metric.WithDescription("Active targets each cluster member owns now, as this member computes it from its view (every member computes it for all); only with cluster::enabled. [Alpha]"),
+		metric.WithUnit("{target}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.PrometheusReceiverDiscoveredTargets, err = builder.meter.Int64ObservableGauge(
 		"otelcol_prometheus_receiver_discovered_targets",
 		metric.WithDescription("Targets service discovery found, scraped (active) or dropped by relabel_configs (dropped). [Alpha]"),

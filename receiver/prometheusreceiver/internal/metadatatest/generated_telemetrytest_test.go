@@ -20,6 +20,14 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterPrometheusReceiverClusterMembersCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
+	require.NoError(t, tb.RegisterPrometheusReceiverClusterTargetsCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterPrometheusReceiverDiscoveredTargetsCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
@@ -28,9 +36,27 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.PrometheusReceiverClusterMembershipChanges.Add(context.Background(), 1)
+	tb.PrometheusReceiverClusterTakeoverGapSeconds.Record(context.Background(), 1)
+	tb.PrometheusReceiverClusterTakeovers.Add(context.Background(), 1)
 	tb.PrometheusReceiverSamplesScraped.Add(context.Background(), 1)
 	tb.PrometheusReceiverScrapeDurationSeconds.Record(context.Background(), 1)
 	tb.PrometheusReceiverScrapeErrors.Add(context.Background(), 1)
+	AssertEqualPrometheusReceiverClusterMembers(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualPrometheusReceiverClusterMembershipChanges(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualPrometheusReceiverClusterTakeoverGapSeconds(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualPrometheusReceiverClusterTakeovers(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualPrometheusReceiverClusterTargets(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualPrometheusReceiverDiscoveredTargets(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

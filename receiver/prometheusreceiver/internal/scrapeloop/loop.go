@@ -76,6 +76,9 @@ type loop struct {
 	forcedMu            sync.Mutex
 	forcedErr           error
 	noEndOfRunStaleness atomic.Bool
+
+	gate  Gate        // nil: every scrape is ours (gate.go)
+	owned atomic.Bool // whether the gate gave us the last slot
 }
 
 // targetHash identifies a target as Prometheus does (all its labels, the
@@ -157,7 +160,11 @@ func (l *loop) run() {
 				now = aligned
 			}
 		}
-		last = l.scrapeAndReport(now)
+		if l.gated(now) {
+			last = time.Time{} // not ours: no end-of-run staleness either
+		} else {
+			last = l.scrapeAndReport(now)
+		}
 		select {
 		case <-l.ctx.Done():
 			return

@@ -37,6 +37,10 @@ type Options struct {
 	DiscoveryReloadInterval time.Duration
 	// HTTPClientOptions are passed to every job's HTTP client.
 	HTTPClientOptions []config_util.HTTPClientOption
+	// Gate, when set, decides at each scheduled scrape whether this
+	// process scrapes the target (gate.go); the offset seed is then the
+	// same in every process, so all share each target's schedule.
+	Gate Gate
 }
 
 // Manager runs a pool of loops per scrape config, fed by discovery.
@@ -78,6 +82,9 @@ func NewManager(opts Options, logger *slog.Logger, app storage.AppendableV2, scf
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s%s", host, "{}")
 	m.offsetSeed = h.Sum64()
+	if opts.Gate != nil {
+		m.offsetSeed = 0
+	}
 	for _, sc := range scfgs {
 		p, err := newPool(m, sc)
 		if err != nil {

@@ -210,6 +210,7 @@ func (p *pool) newLoop(t *scrape.Target, hash uint64) (*loop, error) {
 		parentCtx: p.ctx,
 		appCtx:    scrape.ContextWithTarget(p.ctx, t),
 		stopped:   make(chan struct{}),
+		gate:      p.m.opts.Gate,
 	}
 	l.report = newReportSeries(&l.labels)
 	l.forcedErr = forced

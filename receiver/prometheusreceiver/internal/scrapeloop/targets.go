@@ -18,8 +18,10 @@ func (m *Manager) TargetsActive() map[string][]*scrape.Target {
 	for job, p := range m.poolsNow() {
 		p.mu.Lock()
 		ts := make([]*scrape.Target, 0, len(p.active))
-		for _, t := range p.active {
-			ts = append(ts, t)
+		for h, t := range p.active {
+			if l := p.loops[h]; l == nil || l.owning() {
+				ts = append(ts, t)
+			}
 		}
 		p.mu.Unlock()
 		sort.Sort(scrape.Targets(ts))
@@ -82,6 +84,9 @@ func (m *Manager) Status() []Status {
 	for job, p := range m.poolsNow() {
 		p.mu.Lock()
 		for _, l := range p.loops {
+			if !l.owning() {
+				continue // another cluster member scrapes it
+			}
 			t := l.target
 			out = append(out, Status{
 				Job: job, URL: t.URL().String(), Health: t.Health(),

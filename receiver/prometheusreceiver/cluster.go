@@ -1,0 +1,188 @@
+package prometheusreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	promconfig "github.com/prometheus/prometheus/config"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/cluster"
+	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/scrapeloop"
+)
+
+// clusterMember is the receiver's side of the cluster: the scrape loops'
+// Gate (who scrapes a target at a slot), the telemetry of the membership,
+// and the graceful leave.
+type clusterMember struct {
+	node *cluster.Node
+	tel  *telemetry
+	log  *zap.Logger
+	// margin is how long the leave waits past its handover time, so that a
+	// loop whose timer fires late still scrapes the last slot it owns:
+	// half the shortest scrape interval, at most a second.
+	margin time.Duration
+
+	counts atomic.Pointer[map[string]int64] // targets per member, from watchTargets
+	mu     sync.Mutex
+	logged map[string]int64 // counts last logged
+}
+
+var _ scrapeloop.Gate = (*clusterMember)(nil)
+
+// startCluster joins the cluster; it returns once joined or after
+// join_timeout, which is what keeps the collector's health check not ready
+// until then.
+func startCluster(cc ClusterConfig, logger *zap.Logger, tel *telemetry, interval time.Duration) (*clusterMember, error) {
+	name := cc.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster::node_name is not set and the host name is unknown: %w", err)
+		}
+		name = h
+	}
+	bindHost, bindPort, _ := splitAddr(cc.ListenAddress, false)
+	var advHost string
+	var advPort int
+	if cc.AdvertiseAddress != "" {
+		advHost, advPort, _ = splitAddr(cc.AdvertiseAddress, true)
+	}
+	c := &clusterMember{tel: tel, log: logger.With(zap.String("cluster_member", name)), margin: min(interval/2, time.Second), logged: map[string]int64{}}
+	c.counts.Store(&map[string]int64{})
+	node, err := cluster.Start(cluster.Config{
+		NodeName: name, BindAddr: bindHost, BindPort: bindPort, AdvertiseAddr: advHost, AdvertisePort: advPort,
+		Peers: cc.Peers, JoinTimeout: cc.JoinTimeout, ProbeInterval: cc.ProbeInterval,
+		FailureTimeout: cc.FailureTimeout, HandoverDelay: cc.HandoverDelay,
+		Logger: c.log,
+		OnChange: func(ch cluster.Change) {
+			tel.tb.PrometheusReceiverClusterMembershipChanges.Add(context.Background(), 1,
+				metric.WithAttributes(tel.id, attribute.String("change", string(ch.Kind))))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.node = node
+	if err := tel.tb.RegisterPrometheusReceiverClusterMembersCallback(c.observeMembers); err != nil {
+		_ = node.Shutdown()
+		return nil, err
+	}
+	if err := tel.tb.RegisterPrometheusReceiverClusterTargetsCallback(c.observeTargets); err != nil {
+		_ = node.Shutdown()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Owns is the Gate: this member scrapes the target at slot when it is the
+// target's owner at slot in its view. On a takeover from a failed member,
+// the time the target went unscraped (at most) is counted.
+func (c *clusterMember) Owns(key uint64, slot time.Time, ownedBefore bool) bool {
+	mine := c.node.View().Owner(key, slot) == c.node.Name()
+	if mine && !ownedBefore {
+		if from, heard, failed := c.node.TakeoverFrom(key, slot); failed && !heard.IsZero() {
+			ctx := context.Background()
+			c.tel.tb.PrometheusReceiverClusterTakeovers.Add(ctx, 1, metric.WithAttributes(c.tel.id))
+			gap := slot.Sub(heard)
+			c.tel.tb.PrometheusReceiverClusterTakeoverGapSeconds.Record(ctx, gap.Seconds(), metric.WithAttributes(c.tel.id))
+			c.log.Debug("took over a target of a failed member", zap.String("from", from), zap.Duration("unscraped_at_most", gap))
+		}
+	}
+	return mine
+}
+
+// observe counts, from this member's view, the targets each member owns
+// now, and logs the counts when they changed.
+func (c *clusterMember) observe(keys map[string][]uint64) {
+	v, now := c.node.View(), time.Now()
+	counts := map[string]int64{}
+	for _, m := range v.Members() {
+		counts[m.Name] = 0
+	}
+	for _, ks := range keys {
+		for _, k := range ks {
+			if o := v.Owner(k, now); o != "" {
+				counts[o]++
+			}
+		}
+	}
+	c.counts.Store(&counts)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !mapsEqual(counts, c.logged) {
+		c.logged = counts
+		names := make([]string, 0, len(counts))
+		for n := range counts {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		fields := make([]zap.Field, 0, len(names))
+		for _, n := range names {
+			fields = append(fields, zap.Int64(n, counts[n]))
+		}
+		c.log.Info("cluster targets per member", zap.Dict("targets", fields...))
+	}
+}
+
+func mapsEqual(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *clusterMember) observeMembers(_ context.Context, o metric.Int64Observer) error {
+	o.Observe(int64(len(c.node.View().Members())), metric.WithAttributes(c.tel.id))
+	return nil
+}
+
+func (c *clusterMember) observeTargets(_ context.Context, o metric.Int64Observer) error {
+	for m, n := range *c.counts.Load() {
+		o.Observe(n, metric.WithAttributes(c.tel.id, attribute.String("member", m)))
+	}
+	return nil
+}
+
+// leave hands this member's targets over: announce the handover time, keep
+// scraping until it (and the margin, for a late timer), then leave the
+// membership.
+// The caller stops the loops after.
+func (c *clusterMember) leave(ctx context.Context) {
+	at := c.node.Leave()
+	c.log.Info("leaving the cluster: targets hand over to the others", zap.Time("at", at))
+	select {
+	case <-time.After(time.Until(at) + c.margin):
+	case <-ctx.Done():
+		c.log.Warn("shutdown deadline before the handover completed: targets may miss a scrape")
+	}
+	if err := c.node.Shutdown(); err != nil {
+		c.log.Warn("leaving the cluster", zap.Error(err))
+	}
+}
+
+// shortestInterval is the shortest scrape_interval of the scrape configs.
+func shortestInterval(scfgs []*promconfig.ScrapeConfig) time.Duration {
+	iv := time.Duration(0)
+	for _, sc := range scfgs {
+		if d := time.Duration(sc.ScrapeInterval); d > 0 && (iv == 0 || d < iv) {
+			iv = d
+		}
+	}
+	if iv == 0 {
+		iv = time.Minute
+	}
+	return iv
+}
