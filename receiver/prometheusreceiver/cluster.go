@@ -22,7 +22,8 @@ import (
 // Gate (who scrapes a target at a slot), the telemetry of the membership,
 // and the graceful leave.
 type clusterMember struct {
-	node *cluster.Node
+	node   *cluster.Node
+	owners *cluster.Owners
 	tel  *telemetry
 	log  *zap.Logger
 	// margin is how long the leave waits past its handover time, so that a
@@ -70,7 +71,7 @@ func startCluster(cc ClusterConfig, logger *zap.Logger, tel *telemetry, interval
 	if err != nil {
 		return nil, err
 	}
-	c.node = node
+	c.node, c.owners = node, cluster.NewOwners(node)
 	if err := tel.tb.RegisterPrometheusReceiverClusterMembersCallback(c.observeMembers); err != nil {
 		_ = node.Shutdown()
 		return nil, err
@@ -86,9 +87,9 @@ func startCluster(cc ClusterConfig, logger *zap.Logger, tel *telemetry, interval
 // target's owner at slot in its view. On a takeover from a failed member,
 // the time the target went unscraped (at most) is counted.
 func (c *clusterMember) Owns(key uint64, slot time.Time, ownedBefore bool) bool {
-	mine := c.node.View().Owner(key, slot) == c.node.Name()
+	mine := c.owners.Owner(key, slot) == c.node.Name()
 	if mine && !ownedBefore {
-		if from, heard, failed := c.node.TakeoverFrom(key, slot); failed && !heard.IsZero() {
+		if from, heard, failed := c.owners.TakeoverFrom(key, slot); failed && !heard.IsZero() {
 			ctx := context.Background()
 			c.tel.tb.PrometheusReceiverClusterTakeovers.Add(ctx, 1, metric.WithAttributes(c.tel.id))
 			gap := slot.Sub(heard)
@@ -102,14 +103,15 @@ func (c *clusterMember) Owns(key uint64, slot time.Time, ownedBefore bool) bool 
 // observe counts, from this member's view, the targets each member owns
 // now, and logs the counts when they changed.
 func (c *clusterMember) observe(keys map[string][]uint64) {
-	v, now := c.node.View(), time.Now()
+	c.setKeys(keys)
+	now := time.Now()
 	counts := map[string]int64{}
-	for _, m := range v.Members() {
+	for _, m := range c.node.View().Members() {
 		counts[m.Name] = 0
 	}
 	for _, ks := range keys {
 		for _, k := range ks {
-			if o := v.Owner(k, now); o != "" {
+			if o := c.owners.Owner(k, now); o != "" {
 				counts[o]++
 			}
 		}
@@ -130,6 +132,17 @@ func (c *clusterMember) observe(keys map[string][]uint64) {
 		}
 		c.log.Info("cluster targets per member", zap.Dict("targets", fields...))
 	}
+}
+
+// setKeys hands the owners the targets of every job; the scrape manager
+// calls it right after each reload (a new target's loop may meet its first
+// slot a moment before: it is then placed by plain rendezvous hashing).
+func (c *clusterMember) setKeys(keys map[string][]uint64) {
+	var all []uint64
+	for _, ks := range keys {
+		all = append(all, ks...)
+	}
+	c.owners.SetKeys(all)
 }
 
 func mapsEqual(a, b map[string]int64) bool {
@@ -185,4 +198,20 @@ func shortestInterval(scfgs []*promconfig.ScrapeConfig) time.Duration {
 		iv = time.Minute
 	}
 	return iv
+}
+
+// drainTime is how long a leaving member's receiver waits after its last
+// scrape before it returns from Shutdown: the collector stops the
+// exporters right after the receivers, and an exporter leaves what it has
+// not sent by then in its queue for the next start, which for a member
+// removed by a scale-down may never come (and when it does, the backend
+// has newer samples of those series). A second covers a batch processor's
+// timeout and a send on a healthy backend.
+const drainTime = time.Second
+
+func (c *clusterMember) drain(ctx context.Context) {
+	select {
+	case <-time.After(drainTime):
+	case <-ctx.Done():
+	}
 }

@@ -139,6 +139,7 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 				return err
 			}
 			opts.Gate = r.cluster
+			opts.OnReload = func() { r.cluster.setKeys(r.loop.TargetKeys()) }
 		}
 		r.loop, err = scrapeloop.NewManager(opts, r.logger, app, scfgs)
 		if err != nil {
@@ -216,6 +217,9 @@ func (r *scrapeReceiver) Shutdown(ctx context.Context) error {
 		r.unregister()
 	}
 	r.scrape.Stop()
+	if r.cluster != nil {
+		r.cluster.drain(ctx)
+	}
 	r.cancel()
 	r.wg.Wait()
 	r.cancel = nil // a second Shutdown has nothing to stop

@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"hash/fnv"
+	"math"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -57,9 +60,10 @@ func (v *View) Members() []Member {
 }
 
 // Owner returns the member owning the target with the given key at t, by
-// rendezvous (highest random weight) hashing over the members active at t:
-// a member joining or leaving moves only the targets it wins or held. It
-// returns "" when no member is active at t.
+// plain rendezvous (highest random weight) hashing over the members active
+// at t: a member joining or leaving moves only the targets it wins or held.
+// It returns "" when no member is active at t. Assign bounds the load on
+// top of it.
 func (v *View) Owner(key uint64, at time.Time) string {
 	if v == nil {
 		return ""
@@ -77,6 +81,64 @@ func (v *View) Owner(key uint64, at time.Time) string {
 		}
 	}
 	return owner
+}
+
+// loadSlack is how far above an even share a member's load may go: a
+// member over ceil((1+loadSlack)·targets/members) passes further targets to
+// their next choice. Plain rendezvous hashing spreads 60 targets over 3
+// members at ±30% only 4 times in 5; with the bound the spread is within
+// +10% and -20% for 3 members.
+const loadSlack = 0.1
+
+// Assign returns the owner of each of keys at t: rendezvous hashing with
+// bounded loads. Keys are taken in ascending order, each going to the
+// highest-weight active member still under the bound, so the assignment is
+// a function of the key set and the active members only. A member joining
+// or leaving moves its share and, where the bound bites, a few more.
+func (v *View) Assign(keys []uint64, at time.Time) map[uint64]string {
+	var active []*Member
+	for i := range v.members {
+		if v.members[i].activeAt(at) {
+			active = append(active, &v.members[i])
+		}
+	}
+	out := make(map[uint64]string, len(keys))
+	if len(active) == 0 {
+		return out
+	}
+	sorted := append([]uint64(nil), keys...)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	bound := int(math.Ceil((1 + loadSlack) * float64(len(sorted)) / float64(len(active))))
+	load := make([]int, len(active))
+	order := make([]int, len(active))
+	weights := make([]uint64, len(active))
+	for _, k := range sorted {
+		for i, m := range active {
+			order[i], weights[i] = i, weight(m.nameHash, k)
+		}
+		sort.Slice(order, func(a, b int) bool { return weights[order[a]] > weights[order[b]] })
+		for _, i := range order {
+			if load[i] < bound {
+				load[i]++
+				out[k] = active[i].Name
+				break
+			}
+		}
+	}
+	return out
+}
+
+// activeSet names the members active at t, for caching assignments.
+func (v *View) activeSet(at time.Time) string {
+	var b strings.Builder
+	for i := range v.members {
+		if v.members[i].activeAt(at) {
+			b.WriteString(v.members[i].Name)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
 }
 
 func hashName(name string) uint64 {

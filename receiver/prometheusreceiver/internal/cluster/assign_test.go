@@ -117,3 +117,66 @@ func TestMetaRoundTrip(t *testing.T) {
 		t.Fatalf("foreign meta decoded as active: %+v", got)
 	}
 }
+
+// With the load bound, 60 targets over 3 members are within +10% / -20% of
+// an even share for every key set, and the bounded assignment is still a
+// function of the key set and the active members.
+func TestAssignBoundedLoad(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	v := NewView(activeMembers(t0, "m0", "m1", "m2"))
+	r := rand.New(rand.NewPCG(5, 6))
+	worst := 0
+	for trial := 0; trial < 200; trial++ {
+		ks := make([]uint64, 60)
+		for i := range ks {
+			ks[i] = r.Uint64()
+		}
+		a := v.Assign(ks, t0)
+		counts := map[string]int{}
+		for _, k := range ks {
+			counts[a[k]]++
+		}
+		for m, c := range counts {
+			if c < 16 || c > 22 {
+				t.Fatalf("trial %d: %s owns %d of 60", trial, m, c)
+			}
+			worst = max(worst, abs(c-20))
+		}
+		r.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+		b := v.Assign(ks, t0)
+		for _, k := range ks {
+			if a[k] != b[k] {
+				t.Fatalf("trial %d: the assignment depends on the order of the keys", trial)
+			}
+		}
+	}
+	t.Logf("200 key sets of 60 over 3 members: at most %d off an even 20", worst)
+}
+
+// A member joining moves about its share under the bound too.
+func TestAssignBoundedMovement(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ks := keys(6000)
+	a := NewView(activeMembers(t0, "a", "b", "c")).Assign(ks, t0)
+	b := NewView(activeMembers(t0, "a", "b", "c", "d")).Assign(ks, t0)
+	moved, toD := 0, 0
+	for _, k := range ks {
+		if a[k] != b[k] {
+			moved++
+			if b[k] == "d" {
+				toD++
+			}
+		}
+	}
+	t.Logf("a fourth member: %d of 6000 targets moved, %d of them to it", moved, toD)
+	if moved > 6000*35/100 || toD < 1400 {
+		t.Errorf("a fourth member moved %d targets (%d to it), want about 1500", moved, toD)
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

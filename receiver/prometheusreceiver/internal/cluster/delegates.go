@@ -38,6 +38,7 @@ func (e *events) NotifyJoin(nd *memberlist.Node) {
 	n.members[nd.Name] = m
 	n.lastHeard[nd.Name] = time.Now()
 	delete(n.departed, nd.Name)
+	n.depVer.Add(1)
 	n.mu.Unlock()
 	n.publish()
 	n.changed(Change{Kind: Joined, Member: m}, zap.String("address", addrString(nd)))
@@ -93,6 +94,7 @@ func (e *events) NotifyLeave(nd *memberlist.Node) {
 			delete(n.departed, name)
 		}
 	}
+	n.depVer.Add(1)
 	n.mu.Unlock()
 	n.publish()
 	n.changed(Change{Kind: kind, Member: m, LastHeard: heard})

@@ -88,6 +88,7 @@ type Node struct {
 	lastHeard map[string]time.Time
 	departed  map[string]departed
 	view      atomic.Pointer[View]
+	depVer    atomic.Uint64 // bumped when departed changes
 	joined    atomic.Bool
 	stop      chan struct{}
 	done      chan struct{}
@@ -242,30 +243,28 @@ func (n *Node) Shutdown() error {
 	return errors.Join(err, n.ml.Shutdown())
 }
 
-// TakeoverFrom returns, for a target this member starts owning at slot, the
-// failed member that owned it before (with when it was last heard from), or
-// ok false when the previous owner did not fail.
-func (n *Node) TakeoverFrom(key uint64, slot time.Time) (name string, lastHeard time.Time, ok bool) {
+// withDeparted is the current view plus the members that failed lately,
+// as if they were still active, and when each was last heard from: the
+// view in which the owner before a failure is found.
+func (n *Node) withDeparted() (*View, map[string]time.Time) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if len(n.departed) == 0 {
-		n.mu.Unlock()
-		return "", time.Time{}, false
+		return nil, nil
 	}
 	all := make([]Member, 0, len(n.members)+len(n.departed)+1)
 	all = append(all, n.self)
 	for _, m := range n.members {
 		all = append(all, m)
 	}
-	for _, d := range n.departed {
+	heard := make(map[string]time.Time, len(n.departed))
+	for name, d := range n.departed {
 		m := d.member
 		m.LeaveAt = time.Time{}
 		all = append(all, m)
+		heard[name] = d.lastHeard
 	}
-	deps := n.departed
-	n.mu.Unlock()
-	prev := NewView(all).Owner(key, slot)
-	d, failed := deps[prev]
-	return prev, d.lastHeard, failed
+	return NewView(all), heard
 }
 
 // publish makes a new view from the members known now.

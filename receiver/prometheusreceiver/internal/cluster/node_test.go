@@ -173,7 +173,7 @@ func TestNodeFailureDetectedWithinBound(t *testing.T) {
 	if o := a.View().Owner(key, now); o == "c" || o == "" {
 		t.Fatalf("c's target is owned by %q after c failed", o)
 	}
-	prev, heard, ok := a.TakeoverFrom(key, now)
+	prev, heard, ok := NewOwners(a).TakeoverFrom(key, now)
 	if !ok || prev != "c" {
 		t.Fatalf("TakeoverFrom = %q, %v; want c, true", prev, ok)
 	}
@@ -255,13 +255,19 @@ func TestMembershipSoak(t *testing.T) {
 	})
 	at := time.Now()
 	owned := map[string]int{}
-	for _, k := range keys(5000) {
-		o := members[0].n.View().Owner(k, at)
+	ks := keys(5000)
+	owners := make([]*Owners, len(members))
+	for i, m := range members {
+		owners[i] = NewOwners(m.n)
+		owners[i].SetKeys(ks)
+	}
+	for _, k := range ks {
+		o := owners[0].Owner(k, at)
 		if !strings.Contains(","+wantSet+",", ","+o+",") {
 			t.Fatalf("key %x owned by %q, not a live member", k, o)
 		}
-		for _, m := range members[1:] {
-			if got := m.n.View().Owner(k, at); got != o {
+		for i, m := range members[1:] {
+			if got := owners[i+1].Owner(k, at); got != o {
 				t.Fatalf("key %x: %s says %s owns it, %s says %s", k, members[0].n.Name(), o, m.n.Name(), got)
 			}
 		}

@@ -41,6 +41,9 @@ type Options struct {
 	// process scrapes the target (gate.go); the offset seed is then the
 	// same in every process, so all share each target's schedule.
 	Gate Gate
+	// OnReload, when set, is called after each reload of the targets
+	// (TargetKeys then lists the new set).
+	OnReload func()
 }
 
 // Manager runs a pool of loops per scrape config, fed by discovery.
@@ -172,6 +175,9 @@ func (m *Manager) reload() {
 		go func() { defer wg.Done(); p.sync(groups) }()
 	}
 	wg.Wait()
+	if m.opts.OnReload != nil {
+		m.opts.OnReload()
+	}
 }
 
 // Stop ends every loop and waits for them. No stale markers are written for
