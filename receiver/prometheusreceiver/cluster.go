@@ -24,8 +24,8 @@ import (
 type clusterMember struct {
 	node   *cluster.Node
 	owners *cluster.Owners
-	tel  *telemetry
-	log  *zap.Logger
+	tel    *telemetry
+	log    *zap.Logger
 	// margin is how long the leave waits past its handover time, so that a
 	// loop whose timer fires late still scrapes the last slot it owns:
 	// half the shortest scrape interval, at most a second.

@@ -48,7 +48,8 @@ func validate(t *testing.T, name, config string) {
 	path := writeFile(t, t.TempDir(), "config.yaml", config)
 	cmd := exec.Command(sluiceBin(t), "validate", "--config", path)
 	cmd.Env = append(os.Environ(), "SLUICE_REMOTE_WRITE_URL=http://prometheus:9090/api/v1/write",
-		"SLUICE_CLUSTER=test", "SLUICE_INSTANCE=node-1", "SLUICE_SHARD_COUNT=2", "SLUICE_SHARD_INDEX=0")
+		"SLUICE_CLUSTER=test", "SLUICE_INSTANCE=node-1", "SLUICE_SHARD_COUNT=2", "SLUICE_SHARD_INDEX=0",
+		"SLUICE_POD_NAME=sluice-0", "SLUICE_POD_IP=10.0.0.7", "SLUICE_CLUSTER_PEERS=sluice-cluster.default.svc:7946")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("%s: sluice validate: %v\n%s", name, err, out)
 	}
@@ -85,6 +86,8 @@ var helmCases = map[string][]string{
 	"daemonset no hostPath": {"--set", "controller=daemonset", "--set-string", "queue.hostPath="},
 	"deployment":            {"--set", "controller=deployment", "--set", "replicas=3"},
 	"sharded scrapers":      {"--set", "shard.enabled=true", "--set-string", "config=" + shardedConfig},
+	"clustered scrapers":    {"--set", "clustering.enabled=true", "--set", "replicas=3", "--set-string", "config=" + clusteredConfig},
+	"clustered deployment":  {"--set", "controller=deployment", "--set", "clustering.enabled=true", "--set-string", "config=" + clusteredConfig},
 	"edge daemonset with discovery": {"--set", "controller=daemonset", "--set", "hostMetrics=true", "--set", "rbac.create=true",
 		"--set", "targets.configMap=sluice-targets", "--set-string", "config=" + discoveryConfig("pod")},
 }
@@ -98,6 +101,32 @@ const shardedConfig = `receivers:
     shard:
       count: ${env:SLUICE_SHARD_COUNT}
       index: ${env:SLUICE_SHARD_INDEX}
+exporters:
+  remote_write:
+    endpoint: http://prometheus:9090/api/v1/write
+    queue:
+      directory: /var/lib/sluice/queue
+service:
+  pipelines:
+    metrics:
+      receivers: [prometheus]
+      exporters: [remote_write]
+`
+
+// clusteredConfig is the prometheus receiver's cluster block as
+// deploy/helm/sluice/values.yaml documents it for clustering.enabled.
+const clusteredConfig = `receivers:
+  prometheus:
+    config:
+      scrape_configs:
+        - job_name: app
+          static_configs: [{targets: ["app:8080"]}]
+    cluster:
+      enabled: true
+      node_name: ${env:SLUICE_POD_NAME}
+      listen_address: 0.0.0.0:7946
+      advertise_address: ${env:SLUICE_POD_IP}:7946
+      peers: ["${env:SLUICE_CLUSTER_PEERS}"]
 exporters:
   remote_write:
     endpoint: http://prometheus:9090/api/v1/write
@@ -141,11 +170,27 @@ func TestHelmChart(t *testing.T) {
 			if name == "sharded scrapers" && !strings.Contains(string(out), "apps.kubernetes.io/pod-index") {
 				t.Error("the shard index does not come from the pod ordinal")
 			}
+			if strings.HasPrefix(name, "clustered") {
+				for _, want := range []string{"name: sluice-cluster", "publishNotReadyAddresses: true", "clusterIP: None",
+					"fieldPath: status.podIP", `value: "sluice-cluster.default.svc:7946"`, "protocol: UDP"} {
+					if !strings.Contains(string(out), want) {
+						t.Errorf("the clustered render lacks %q", want)
+					}
+				}
+			}
 		})
 	}
 	out, err := helmTemplate(t, "--set", "controller=deployment", "--set", "shard.enabled=true")
 	if err == nil || !strings.Contains(string(out), "shard.enabled needs controller: statefulset") {
 		t.Errorf("sharding without a statefulset: %v\n%s", err, out)
+	}
+	out, err = helmTemplate(t, "--set", "controller=daemonset", "--set", "clustering.enabled=true")
+	if err == nil || !strings.Contains(string(out), "clustering.enabled needs controller: statefulset or deployment") {
+		t.Errorf("clustering a daemonset: %v\n%s", err, out)
+	}
+	out, err = helmTemplate(t, "--set", "clustering.enabled=true", "--set", "shard.enabled=true")
+	if err == nil || !strings.Contains(string(out), "clustering.enabled and shard.enabled are exclusive") {
+		t.Errorf("clustering and sharding: %v\n%s", err, out)
 	}
 }
 

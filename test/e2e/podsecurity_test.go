@@ -147,6 +147,8 @@ func TestPodSecurityStandards(t *testing.T) {
 		"helm gateway statefulset":           {"StatefulSet/sluice": meetsRestricted},
 		"helm deployment":                    {"Deployment/sluice": meetsRestricted},
 		"helm sharded scrapers":              {"StatefulSet/sluice": meetsRestricted},
+		"helm clustered scrapers":            {"StatefulSet/sluice": meetsRestricted},
+		"helm clustered deployment":          {"Deployment/sluice": meetsRestricted},
 		"helm edge daemonset":                {"DaemonSet/sluice": hostAgent(false)},
 		"helm daemonset queue only":          {"DaemonSet/sluice": queueOnNode},
 		"helm daemonset no hostPath":         {"DaemonSet/sluice": meetsRestricted},
