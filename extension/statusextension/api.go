@@ -31,14 +31,33 @@ type (
 		Targets []DroppedTarget           `json:"targets"`
 		Counts  map[string]map[string]int `json:"counts"`
 	}
+	// Cluster is a clustered receiver's membership.
+	Cluster struct {
+		Receiver string `json:"receiver"`
+		statusapi.Cluster
+	}
 	// Snapshot is everything the status page shows, at one time.
 	Snapshot struct {
 		Time      time.Time  `json:"time"`
 		Targets   []Target   `json:"targets"`
 		Pipelines []Pipeline `json:"pipelines"`
 		Endpoints []Endpoint `json:"endpoints"`
+		Clusters  []Cluster  `json:"clusters"`
 	}
 )
+
+// clusters is the membership of every clustered receiver.
+func (s *status) clusters() []Cluster {
+	out := []Cluster{}
+	for _, src := range sources(s, s.targets) {
+		if cs, ok := src.src.(statusapi.ClusterSource); ok {
+			if c := cs.Cluster(); c != nil {
+				out = append(out, Cluster{Receiver: src.id.String(), Cluster: *c})
+			}
+		}
+	}
+	return out
+}
 
 func (s *status) activeTargets() []Target {
 	out := []Target{}
@@ -84,6 +103,7 @@ func (s *status) snapshot() Snapshot {
 		Targets:   s.activeTargets(),
 		Pipelines: s.configuredPipelines(),
 		Endpoints: s.endpoints(),
+		Clusters:  s.clusters(),
 	}
 }
 

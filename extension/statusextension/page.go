@@ -44,6 +44,7 @@ func (s *status) routes() http.Handler {
 	mux.Handle("GET /api/v1/targets", jsonHandler(func() map[string][]Target { return map[string][]Target{"targets": s.activeTargets()} }))
 	mux.Handle("GET /api/v1/dropped", jsonHandler(s.droppedTargets))
 	mux.Handle("GET /api/v1/pipelines", jsonHandler(func() map[string][]Pipeline { return map[string][]Pipeline{"pipelines": s.configuredPipelines()} }))
+	mux.Handle("GET /api/v1/cluster", jsonHandler(func() map[string][]Cluster { return map[string][]Cluster{"clusters": s.clusters()} }))
 	mux.Handle("GET /api/v1/queues", jsonHandler(func() map[string][]Endpoint { return map[string][]Endpoint{"endpoints": s.endpoints()} }))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Nothing on the pages comes from elsewhere or runs: say so to the
@@ -89,6 +90,7 @@ type overview struct {
 	Endpoints []Endpoint
 	Failing   int
 	Dropped   int
+	Clusters  []Cluster
 }
 
 type jobView struct {
@@ -153,6 +155,7 @@ func (s *status) overview() overview {
 		}
 	}
 
+	o.Clusters = s.clusters()
 	o.Endpoints = s.endpoints()
 	perExporter := map[string][]Endpoint{}
 	for _, ep := range o.Endpoints {

@@ -38,6 +38,7 @@ func TestPagesRenderSelfContained(t *testing.T) {
 		"/api/v1/targets":   {`"targets": []`},
 		"/api/v1/dropped":   {`"counts": {}`},
 		"/api/v1/queues":    {`"endpoints": []`},
+		"/api/v1/cluster":   {`"clusters": []`},
 	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {

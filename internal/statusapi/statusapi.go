@@ -72,6 +72,28 @@ type TargetSource interface {
 	DroppedTargets() Dropped
 }
 
+// ClusterMember is one member of a scraping cluster as one member sees it.
+type ClusterMember struct {
+	Name string `json:"name"`
+	// State is joining (owns nothing yet), active or leaving.
+	State string `json:"state"`
+	// Targets is how many targets the member owns now.
+	Targets int64 `json:"targets"`
+	Self    bool  `json:"self"`
+}
+
+// Cluster is a clustered receiver's membership.
+type Cluster struct {
+	Member  string          `json:"member"` // this member's name
+	Members []ClusterMember `json:"members"`
+}
+
+// ClusterSource is implemented by a TargetSource whose receiver may be
+// clustered; Cluster returns nil when it is not.
+type ClusterSource interface {
+	Cluster() *Cluster
+}
+
 // Endpoint is one backend a remote_write exporter sends to.
 type Endpoint struct {
 	// URL has its userinfo and query values redacted.

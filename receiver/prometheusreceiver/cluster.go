@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/sluicehq/sluice/internal/statusapi"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/cluster"
 	"github.com/sluicehq/sluice/receiver/prometheusreceiver/internal/scrapeloop"
 )
@@ -184,6 +185,26 @@ func (c *clusterMember) leave(ctx context.Context) {
 	if err := c.node.Shutdown(); err != nil {
 		c.log.Warn("leaving the cluster", zap.Error(err))
 	}
+}
+
+// status is the membership for the status page: every member in the view,
+// its state and the targets it owns now (from the last observe).
+func (c *clusterMember) status() *statusapi.Cluster {
+	now, counts := time.Now(), *c.counts.Load()
+	out := &statusapi.Cluster{Member: c.node.Name()}
+	for _, m := range c.node.View().Members() {
+		state := "active"
+		switch {
+		case m.ActiveFrom.IsZero() || now.Before(m.ActiveFrom):
+			state = "joining"
+		case !m.LeaveAt.IsZero():
+			state = "leaving"
+		}
+		out.Members = append(out.Members, statusapi.ClusterMember{
+			Name: m.Name, State: state, Targets: counts[m.Name], Self: m.Name == c.node.Name(),
+		})
+	}
+	return out
 }
 
 // shortestInterval is the shortest scrape_interval of the scrape configs.

@@ -179,7 +179,7 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 		}
 		r.scrape = m
 	}
-	status.scrape, status.loop = r.scrape, r.loop
+	status.scrape, status.loop, status.cluster = r.scrape, r.loop, r.cluster
 	r.unregister = statusapi.RegisterTargets(host, r.set.ID, status)
 	r.wg.Add(3)
 	go func() {

@@ -34,9 +34,22 @@ type targetStatus struct {
 	// user's; applyShard appends its own after them.
 	userRules map[string]int
 	shard     ShardConfig
+	cluster   *clusterMember // nil unless cluster::enabled
 }
 
-var _ statusapi.TargetSource = (*targetStatus)(nil)
+var (
+	_ statusapi.TargetSource  = (*targetStatus)(nil)
+	_ statusapi.ClusterSource = (*targetStatus)(nil)
+)
+
+// Cluster is the membership as this member sees it, with the targets each
+// member owns now; nil when the receiver is not clustered.
+func (s *targetStatus) Cluster() *statusapi.Cluster {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.status()
+}
 
 func (s *targetStatus) ActiveTargets() []statusapi.Target {
 	lb := labels.NewBuilder(labels.EmptyLabels())

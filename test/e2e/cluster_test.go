@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,6 +45,7 @@ type clusterRig struct {
 type clusterProc struct {
 	p         *process
 	telemetry int
+	status    int // the status extension's port
 }
 
 func newClusterRig(t *testing.T) *clusterRig {
@@ -63,7 +67,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 // block (every possible member a peer), and a pipeline to both backends,
 // Prometheus through the member's own proxy (so a test can cut one
 // member's path to it).
-func (r *clusterRig) config(i, health, telemetry int) string {
+func (r *clusterRig) config(i, health, telemetry, status int) string {
 	var peers, targets []string
 	for j := 0; j < len(r.gossip); j++ {
 		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", r.gossip[j]))
@@ -109,8 +113,10 @@ exporters:
 extensions:
   health_check:
     endpoint: 127.0.0.1:%[11]d
+  status:
+    endpoint: 127.0.0.1:%[13]d
 service:
-  extensions: [health_check]
+  extensions: [health_check, status]
   telemetry:
     metrics:
       level: normal
@@ -126,16 +132,16 @@ service:
       processors: [batch]
       exporters: [remote_write/sink, remote_write/prometheus]
 `, clusterInterval, strings.Join(targets, ", "), i, r.gossip[i], strings.Join(peers, ", "),
-		clusterProbe, clusterFailure, r.sinkAddr, filepath.Join(r.dir, fmt.Sprintf("queue-%d", i)), px.addr, health, telemetry))
+		clusterProbe, clusterFailure, r.sinkAddr, filepath.Join(r.dir, fmt.Sprintf("queue-%d", i)), px.addr, health, telemetry, status))
 }
 
 // start starts member i (on its own queue, kept over restarts) and waits
 // until its health check is ready, which is after it joined.
 func (r *clusterRig) start(i int) {
-	health, tel := freePort(r.t), freePort(r.t)
-	p := startSluice(r.t, r.config(i, health, tel))
+	health, tel, st := freePort(r.t), freePort(r.t), freePort(r.t)
+	p := startSluice(r.t, r.config(i, health, tel, st))
 	p.waitHealthy(r.t, health, 60*time.Second, fmt.Sprintf("member m%d", i))
-	r.members[i] = &clusterProc{p: p, telemetry: tel}
+	r.members[i] = &clusterProc{p: p, telemetry: tel, status: st}
 }
 
 // stop ends member i with SIGTERM (graceful: it hands over first).
@@ -278,6 +284,7 @@ func TestClusterRescale(t *testing.T) {
 			t.Errorf("member %s owns %d targets, want %d ± 30%%", m, n, clusterTargets/3)
 		}
 	}
+	r.wantStatusPage(owned)
 	rep := r.wantClean("3 members, steady", from, steady)
 	t.Logf("3 members, steady %s: %d series, %d gaps, %d doubles, longest interval between samples %s",
 		steady.Sub(from).Round(time.Second), rep.series, rep.gaps, rep.doubles, rep.maxGap)
@@ -361,14 +368,14 @@ func TestClusterKill(t *testing.T) {
 		t.Error("no gap at all across a kill -9: the victim's targets cannot have been its")
 	}
 	t.Logf("kill -9: %d gaps (one per series of the victim's targets), longest %s, bound %s", rep.gaps, rep.maxGap, bound)
-	takeovers, gapSum := 0.0, 0.0
+	takeovers, failedChanges := 0.0, 0.0
 	for _, m := range r.members {
 		fam := ownMetrics(t, m.telemetry)
 		takeovers += valueOf(fam, "otelcol_prometheus_receiver_cluster_takeovers", nil)
-		gapSum += valueOf(fam, "otelcol_prometheus_receiver_cluster_membership_changes", map[string]string{"change": "failed"})
+		failedChanges += valueOf(fam, "otelcol_prometheus_receiver_cluster_membership_changes", map[string]string{"change": "failed"})
 	}
-	if int(takeovers) != victimOwned || gapSum != 2 {
-		t.Errorf("survivors counted %v takeovers (victim owned %d) and %v failed-member changes (want 2, one each)", takeovers, victimOwned, gapSum)
+	if int(takeovers) != victimOwned || failedChanges != 2 {
+		t.Errorf("survivors counted %v takeovers (victim owned %d) and %v failed-member changes (want 2, one each)", takeovers, victimOwned, failedChanges)
 	}
 
 	// The restart on its own queue, with its path to Prometheus back.
@@ -399,6 +406,56 @@ func TestClusterKill(t *testing.T) {
 	back := time.Now().Add(-3 * time.Second)
 	rep = r.wantClean("m2 back", back.Add(-5*time.Second), back)
 	t.Logf("after m2 rejoined: %d series, %d gaps, %d doubles over 5 s", rep.series, rep.gaps, rep.doubles)
+}
+
+// wantStatusPage checks that each member's status page lists the three
+// members, all active, with the targets each owns as its telemetry says,
+// and itself marked.
+func (r *clusterRig) wantStatusPage(owned map[string]int) {
+	r.t.Helper()
+	for i, m := range r.members {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/cluster", m.status))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		var body struct {
+			Clusters []struct {
+				Receiver string `json:"receiver"`
+				Member   string `json:"member"`
+				Members  []struct {
+					Name    string `json:"name"`
+					State   string `json:"state"`
+					Targets int    `json:"targets"`
+					Self    bool   `json:"self"`
+				} `json:"members"`
+			} `json:"clusters"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || len(body.Clusters) != 1 {
+			r.t.Fatalf("m%d's /api/v1/cluster: %v, %+v", i, err, body)
+		}
+		c := body.Clusters[0]
+		got := map[string]int{}
+		for _, mm := range c.Members {
+			got[mm.Name] = mm.Targets
+			if mm.State != "active" || mm.Self != (mm.Name == c.Member) {
+				r.t.Errorf("m%d's status page: member %+v", i, mm)
+			}
+		}
+		if c.Member != fmt.Sprintf("m%d", i) || !maps.Equal(got, owned) {
+			r.t.Errorf("m%d's status page: this member %q, targets per member %v, want m%d and %v", i, c.Member, got, i, owned)
+		}
+		page, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", m.status))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		html, _ := io.ReadAll(page.Body)
+		page.Body.Close()
+		if !strings.Contains(string(html), `<section id="cluster">`) {
+			r.t.Errorf("m%d's status page has no cluster section", i)
+		}
+	}
 }
 
 // pausableProxy forwards TCP to a backend; paused, it refuses connections
