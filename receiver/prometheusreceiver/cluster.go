@@ -57,12 +57,17 @@ func startCluster(cc ClusterConfig, logger *zap.Logger, tel *telemetry, interval
 	if cc.AdvertiseAddress != "" {
 		advHost, advPort, _ = splitAddr(cc.AdvertiseAddress, true)
 	}
+	serverTLS, clientTLS, err := cc.tlsConfigs(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	c := &clusterMember{tel: tel, log: logger.With(zap.String("cluster_member", name)), margin: min(interval/2, time.Second), logged: map[string]int64{}}
 	c.counts.Store(&map[string]int64{})
 	node, err := cluster.Start(cluster.Config{
 		NodeName: name, BindAddr: bindHost, BindPort: bindPort, AdvertiseAddr: advHost, AdvertisePort: advPort,
 		Peers: cc.Peers, JoinTimeout: cc.JoinTimeout, ProbeInterval: cc.ProbeInterval,
 		FailureTimeout: cc.FailureTimeout, HandoverDelay: cc.HandoverDelay,
+		ServerTLS: serverTLS, ClientTLS: clientTLS,
 		Logger: c.log,
 		OnChange: func(ch cluster.Change) {
 			tel.tb.PrometheusReceiverClusterMembershipChanges.Add(context.Background(), 1,

@@ -1,11 +1,15 @@
 package prometheusreceiver
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/collector/config/configtls"
 )
 
 // ClusterConfig is `cluster:`: replicas that share the targets by gossip
@@ -38,6 +42,12 @@ type ClusterConfig struct {
 	// the time gossip takes to reach every member plus the clock skew
 	// between members.
 	HandoverDelay time.Duration `mapstructure:"handover_delay"`
+	// TLS, when set, carries all gossip over mutually authenticated TLS
+	// (TCP only): cert_file and key_file are this member's certificate,
+	// which it serves and dials with, ca_file the CA every member's
+	// certificate must be signed by; server_name_override the name the
+	// certificates carry (members dial IP addresses).
+	TLS *configtls.ClientConfig `mapstructure:"tls"`
 }
 
 // validate checks the cluster block of c.
@@ -73,6 +83,16 @@ func (cc *ClusterConfig) validate(c *Config) []error {
 			errs = append(errs, fmt.Errorf("cluster::%s must be > 0, got %s", d.key, d.v))
 		}
 	}
+	if t := cc.TLS; t != nil {
+		for _, f := range []struct{ key, v string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"ca_file", t.CAFile}} {
+			if f.v == "" {
+				errs = append(errs, fmt.Errorf("cluster::tls::%s is required: members authenticate each other with certificates of one CA", f.key))
+			}
+		}
+		if t.Insecure || t.InsecureSkipVerify {
+			errs = append(errs, errors.New("cluster::tls::insecure and cluster::tls::insecure_skip_verify are not taken: a member would accept any peer"))
+		}
+	}
 	if cc.ProbeInterval > 0 && cc.FailureTimeout > 0 && cc.FailureTimeout < cc.ProbeInterval {
 		errs = append(errs, fmt.Errorf("cluster::failure_timeout (%s) must be at least cluster::probe_interval (%s)", cc.FailureTimeout, cc.ProbeInterval))
 	}
@@ -94,4 +114,22 @@ func splitAddr(addr string, needIP bool) (string, int, error) {
 		return "", 0, fmt.Errorf("%q: the host must be an IP address", addr)
 	}
 	return host, port, nil
+}
+
+// tlsConfigs loads the gossip's TLS: the listener requires and verifies a
+// peer certificate of ca_file, the dialer presents the same certificate.
+func (cc *ClusterConfig) tlsConfigs(ctx context.Context) (server, client *tls.Config, err error) {
+	if cc.TLS == nil {
+		return nil, nil, nil
+	}
+	client, err = cc.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster::tls: %w", err)
+	}
+	srv := configtls.ServerConfig{Config: cc.TLS.Config, ClientCAFile: cc.TLS.CAFile}
+	server, err = srv.LoadTLSConfig(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster::tls: %w", err)
+	}
+	return server, client, nil
 }

@@ -60,6 +60,9 @@ func TestConfigErrors(t *testing.T) {
 			`cluster::peers[0]: "sluice-headless" is not host:port`,
 			"cluster::handover_delay must be > 0, got 0s",
 			"cluster::failure_timeout (1s) must be at least cluster::probe_interval (2s)",
+			"cluster::tls::key_file is required",
+			"cluster::tls::ca_file is required",
+			"cluster::tls::insecure and cluster::tls::insecure_skip_verify are not taken",
 		},
 	}
 	for id, wants := range cases {
@@ -98,7 +101,7 @@ func TestConfigMissing(t *testing.T) {
 
 func TestConfigCluster(t *testing.T) {
 	def := createDefaultConfig().(*Config).Cluster
-	if def.Enabled || def.ListenAddress != "0.0.0.0:7946" || def.JoinTimeout != 10*time.Second ||
+	if def.Enabled || def.TLS != nil || def.ListenAddress != "0.0.0.0:7946" || def.JoinTimeout != 10*time.Second ||
 		def.ProbeInterval != time.Second || def.FailureTimeout != 3*time.Second || def.HandoverDelay != 2*time.Second {
 		t.Errorf("default cluster = %+v", def)
 	}
@@ -108,7 +111,8 @@ func TestConfigCluster(t *testing.T) {
 	}
 	c := cfg.Cluster
 	if !c.Enabled || c.NodeName != "sluice-0" || c.ListenAddress != "127.0.0.1:7946" || c.AdvertiseAddress != "10.0.0.5:7946" ||
-		len(c.Peers) != 2 || c.FailureTimeout != 5*time.Second || c.HandoverDelay != 2*time.Second {
+		len(c.Peers) != 2 || c.FailureTimeout != 5*time.Second || c.HandoverDelay != 2*time.Second ||
+		c.TLS == nil || c.TLS.CAFile != "/etc/sluice/cluster/ca.crt" || c.TLS.ServerName != "sluice-cluster" {
 		t.Errorf("cluster = %+v", c)
 	}
 }

@@ -15,6 +15,7 @@ package cluster
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,7 +44,10 @@ type Config struct {
 	ProbeInterval  time.Duration
 	FailureTimeout time.Duration
 	HandoverDelay  time.Duration
-	Logger         *zap.Logger
+	// TLS, when set, carries all gossip over TLS connections (tls.go):
+	// ServerTLS for the listener, ClientTLS for dialing.
+	ServerTLS, ClientTLS *tls.Config
+	Logger               *zap.Logger
 	// OnChange is told of every membership change, from memberlist's
 	// goroutines: it must not block.
 	OnChange func(Change)
@@ -122,8 +126,18 @@ func Start(cfg Config) (*Node, error) {
 	mc.Events = (*events)(n)
 	mc.Ping = (*pings)(n)
 	mc.Logger = log.New(&logWriter{log: cfg.Logger}, "", 0)
+	if cfg.ServerTLS != nil {
+		tr, err := newTLSTransport(cfg.BindAddr, cfg.BindPort, cfg.ServerTLS, cfg.ClientTLS, cfg.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("starting the cluster member's TLS listener on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
+		}
+		mc.Transport = tr
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil {
+			_ = mc.Transport.Shutdown()
+		}
 		return nil, fmt.Errorf("starting the cluster member on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	n.ml = ml
