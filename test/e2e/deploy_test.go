@@ -88,6 +88,8 @@ var helmCases = map[string][]string{
 	"sharded scrapers":      {"--set", "shard.enabled=true", "--set-string", "config=" + shardedConfig},
 	"clustered scrapers":    {"--set", "clustering.enabled=true", "--set", "replicas=3", "--set-string", "config=" + clusteredConfig},
 	"clustered deployment":  {"--set", "controller=deployment", "--set", "clustering.enabled=true", "--set-string", "config=" + clusteredConfig},
+	"clustered over TLS": {"--set", "clustering.enabled=true", "--set", "clustering.tls.secretName=sluice-cluster-tls",
+		"--set-string", "config=" + strings.Replace(clusteredConfig, "      peers:", clusterTLSKeys+"      peers:", 1)},
 	"edge daemonset with discovery": {"--set", "controller=daemonset", "--set", "hostMetrics=true", "--set", "rbac.create=true",
 		"--set", "targets.configMap=sluice-targets", "--set-string", "config=" + discoveryConfig("pod")},
 }
@@ -139,6 +141,15 @@ service:
       exporters: [remote_write]
 `
 
+// clusterTLSKeys are the cluster block's tls keys for the Secret that
+// clustering.tls.secretName mounts.
+const clusterTLSKeys = `      tls:
+        ca_file: /etc/sluice/cluster-tls/ca.crt
+        cert_file: /etc/sluice/cluster-tls/tls.crt
+        key_file: /etc/sluice/cluster-tls/tls.key
+        server_name_override: sluice-cluster
+`
+
 // helmTemplate renders deploy/helm/sluice with bin/helm (installed by
 // `make test`) and the given arguments.
 func helmTemplate(t *testing.T, args ...string) ([]byte, error) {
@@ -175,6 +186,13 @@ func TestHelmChart(t *testing.T) {
 					"fieldPath: status.podIP", `value: "sluice-cluster.default.svc:7946"`, "protocol: UDP"} {
 					if !strings.Contains(string(out), want) {
 						t.Errorf("the clustered render lacks %q", want)
+					}
+				}
+			}
+			if name == "clustered over TLS" {
+				for _, want := range []string{"secretName: sluice-cluster-tls", "mountPath: /etc/sluice/cluster-tls", "ca_file: /etc/sluice/cluster-tls/ca.crt"} {
+					if !strings.Contains(string(out), want) {
+						t.Errorf("the TLS render lacks %q", want)
 					}
 				}
 			}

@@ -149,6 +149,7 @@ func TestPodSecurityStandards(t *testing.T) {
 		"helm sharded scrapers":              {"StatefulSet/sluice": meetsRestricted},
 		"helm clustered scrapers":            {"StatefulSet/sluice": meetsRestricted},
 		"helm clustered deployment":          {"Deployment/sluice": meetsRestricted},
+		"helm clustered over TLS":            {"StatefulSet/sluice": meetsRestricted},
 		"helm edge daemonset":                {"DaemonSet/sluice": hostAgent(false)},
 		"helm daemonset queue only":          {"DaemonSet/sluice": queueOnNode},
 		"helm daemonset no hostPath":         {"DaemonSet/sluice": meetsRestricted},
