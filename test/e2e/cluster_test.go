@@ -1,23 +1,13 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -467,115 +457,3 @@ func (r *clusterRig) wantStatusPage(owned map[string]int) {
 		}
 	}
 }
-
-// Gossip over TLS: two members with certificates of one CA (written by the
-// test) form a cluster and share the 60 targets, each scraped once per
-// interval. (That a certificate of another CA is refused is tested in
-// internal/cluster, TestNodesOverTLS.)
-func TestClusterTLS(t *testing.T) {
-	r := newClusterRig(t)
-	dir := t.TempDir()
-	writeClusterCerts(t, dir, "ca", "member")
-	r.extra = fmt.Sprintf(`      tls:
-        ca_file: %[1]s/ca.crt
-        cert_file: %[1]s/member.crt
-        key_file: %[1]s/member.key
-        server_name_override: sluice-cluster`, dir)
-	r.start(0)
-	r.start(1)
-	owned := r.waitBalanced("60 targets owned by the 2 members over TLS")
-	time.Sleep(3 * time.Second)
-	from := time.Now()
-	time.Sleep(8 * time.Second)
-	rep := r.wantClean("2 members over TLS", from, time.Now().Add(-time.Second))
-	t.Logf("over TLS: targets per member %v; %d series, %d gaps, %d doubles", owned, rep.series, rep.gaps, rep.doubles)
-	for i := range 2 {
-		if n := valueOf(ownMetrics(t, r.members[i].telemetry), "otelcol_prometheus_receiver_cluster_members", nil); n != 2 {
-			t.Errorf("m%d sees %v members, want 2", i, n)
-		}
-	}
-}
-
-// writeClusterCerts writes <ca>.crt and <member>.crt/.key in dir: a CA and
-// a certificate for the name sluice-cluster (server and client use).
-func writeClusterCerts(t *testing.T, dir, ca, member string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice cluster CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "sluice-cluster"},
-		DNSNames: []string{"sluice-cluster"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, ca+".crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
-	writeFile(t, dir, member+".crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, dir, member+".key", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-}
-
-// pausableProxy forwards TCP to a backend; paused, it refuses connections
-// and cuts the open ones, as a network partition between one member and the
-// backend would.
-type pausableProxy struct {
-	addr   string
-	paused atomic.Bool
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-}
-
-func startPausableProxy(t *testing.T, backend string) *pausableProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pausableProxy{addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close(); p.pause() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.paused.Load() {
-				c.Close()
-				continue
-			}
-			b, err := net.Dial("tcp", backend)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[b] = true, true
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(b, c); b.Close() }()
-			go func() { _, _ = io.Copy(c, b); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *pausableProxy) pause() {
-	p.paused.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-func (p *pausableProxy) resume() { p.paused.Store(false) }
