@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -42,6 +43,12 @@ func (c *changeLog) find(kind ChangeKind, member string) (Change, bool) {
 // startNode starts a real member on loopback joining peers.
 func startNode(t testing.TB, name string, peers []string) (*Node, string, *changeLog) {
 	t.Helper()
+	return startNodeTLS(t, name, peers, nil, nil)
+}
+
+// startNodeTLS is startNode gossiping over TLS when server is set.
+func startNodeTLS(t testing.TB, name string, peers []string, server, client *tls.Config) (*Node, string, *changeLog) {
+	t.Helper()
 	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +56,8 @@ func startNode(t testing.TB, name string, peers []string) (*Node, string, *chang
 	log := &changeLog{}
 	n, err := Start(Config{
 		NodeName: name, BindAddr: "127.0.0.1", BindPort: port, Peers: peers,
-		JoinTimeout: 5 * time.Second, ProbeInterval: testProbe, FailureTimeout: testFailure, HandoverDelay: testHandover,
-		Logger: testLogger(), OnChange: log.add,
+		JoinTimeout: 2 * time.Second, ProbeInterval: testProbe, FailureTimeout: testFailure, HandoverDelay: testHandover,
+		ServerTLS: server, ClientTLS: client, Logger: testLogger(), OnChange: log.add,
 	})
 	if err != nil {
 		t.Fatal(err)

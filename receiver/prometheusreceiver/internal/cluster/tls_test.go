@@ -7,13 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"math/big"
 	"net"
 	"testing"
 	"time"
-
-	"github.com/sluicehq/sluice/internal/freeport"
 )
 
 // testCA makes a CA and a member certificate (for 127.0.0.1, server and
@@ -46,34 +43,16 @@ func testCA(t *testing.T) (server, client *tls.Config) {
 	return server, client
 }
 
-func startTLSNode(t *testing.T, name string, peers []string, server, client *tls.Config) (*Node, string, *changeLog) {
-	t.Helper()
-	port, err := freeport.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &changeLog{}
-	n, err := Start(Config{
-		NodeName: name, BindAddr: "127.0.0.1", BindPort: port, Peers: peers,
-		JoinTimeout: 2 * time.Second, ProbeInterval: testProbe, FailureTimeout: testFailure, HandoverDelay: testHandover,
-		ServerTLS: server, ClientTLS: client, Logger: testLogger(), OnChange: log.add,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, fmt.Sprintf("127.0.0.1:%d", port), log
-}
-
 // Gossip over TLS: three members with certificates of one CA form a
 // cluster, agree on owners and detect a failure as over UDP; a member with
 // a certificate of another CA is not let in.
 func TestNodesOverTLS(t *testing.T) {
 	srv, cli := testCA(t)
-	a, addrA, logA := startTLSNode(t, "a", nil, srv, cli)
+	a, addrA, logA := startNodeTLS(t, "a", nil, srv, cli)
 	defer a.Shutdown()
-	b, _, _ := startTLSNode(t, "b", []string{addrA}, srv, cli)
+	b, _, _ := startNodeTLS(t, "b", []string{addrA}, srv, cli)
 	defer b.Shutdown()
-	c, _, _ := startTLSNode(t, "c", []string{addrA}, srv, cli)
+	c, _, _ := startNodeTLS(t, "c", []string{addrA}, srv, cli)
 	waitUntil(t, 10*time.Second, "three active members over TLS", func() bool {
 		now := time.Now()
 		return activeNames(a, now) == "a,b,c" && activeNames(b, now) == "a,b,c" && activeNames(c, now) == "a,b,c"
@@ -86,7 +65,7 @@ func TestNodesOverTLS(t *testing.T) {
 	}
 
 	otherSrv, otherCli := testCA(t)
-	x, _, _ := startTLSNode(t, "x", []string{addrA}, otherSrv, otherCli)
+	x, _, _ := startNodeTLS(t, "x", []string{addrA}, otherSrv, otherCli)
 	defer x.Shutdown()
 	if x.joined.Load() {
 		t.Error("a member with another CA's certificate joined")
