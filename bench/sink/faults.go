@@ -22,6 +22,9 @@ type Fault struct {
 	RetryAfter string   `json:"retry_after,omitempty"` // Retry-After header value, e.g. "5"
 	Delay      Duration `json:"delay,omitempty"`
 	For        Duration `json:"for"` // how long the fault lasts from when it is set
+	// Tenant, when set, limits the fault to the remote-write requests of
+	// that tenant (see RecordTenants): a backend failing one tenant only.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // Duration is a time.Duration written as "60s" in JSON.
@@ -41,9 +44,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-func (f Fault) validate() error {
+func (f Fault) validate(tenants bool) error {
 	if f.For <= 0 {
 		return fmt.Errorf("fault: \"for\" must be > 0")
+	}
+	if f.Tenant != "" && !tenants {
+		return fmt.Errorf("fault: \"tenant\" needs a sink that records tenants (RecordTenants, -tenant-header)")
 	}
 	switch f.Mode {
 	case "status":
@@ -63,11 +69,11 @@ func (f Fault) validate() error {
 
 // SetFault makes the sink misbehave as f says, starting now, for f.For.
 func (s *Sink) SetFault(f Fault) error {
-	if err := f.validate(); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := f.validate(s.tenantHeader != ""); err != nil {
+		return err
+	}
 	s.fault, s.until = f, time.Now().Add(time.Duration(f.For))
 	return nil
 }
@@ -92,6 +98,11 @@ func (s *Sink) currentFault() (Fault, time.Time) {
 func (s *Sink) faulty(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, until := s.currentFault()
+		if f.Tenant != "" {
+			if tenant, _ := s.tenantOf(r); tenant != f.Tenant {
+				f = Fault{} // another tenant's requests are served
+			}
+		}
 		switch f.Mode {
 		case "":
 			h(w, r)

@@ -43,6 +43,7 @@ func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sink: snappy: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	tenant, tenants := s.tenantOf(r)
 	if proto == rwproto.MessageV1 {
 		var req prompb.WriteRequest
 		if err := req.Unmarshal(raw); err != nil {
@@ -50,7 +51,7 @@ func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "sink: decoding prometheus.WriteRequest: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		s.recordV1(&req)
+		s.recordV1(&req, tenant, tenants)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -60,7 +61,7 @@ func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sink: decoding io.prometheus.write.v2.Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	written, err := s.recordV2(&req)
+	written, err := s.recordV2(&req, tenant, tenants)
 	if err != nil {
 		s.reject()
 		http.Error(w, "sink: "+err.Error(), http.StatusBadRequest)
@@ -74,10 +75,16 @@ func (s *Sink) handleRemoteWrite(w http.ResponseWriter, r *http.Request) {
 
 type counts struct{ samples, histograms, exemplars int }
 
-func (s *Sink) recordV1(req *prompb.WriteRequest) {
+// recordV1 records a 1.0 request; with tenants, also under tenant.
+func (s *Sink) recordV1(req *prompb.WriteRequest, tenant string, tenants bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RemoteWrite.RequestsV1++
+	var t *tenantRecord
+	if tenants {
+		t = s.tenantLocked(tenant)
+		t.stats.Requests++
+	}
 	if s.keep {
 		s.keptV1 = append(s.keptV1, req)
 	}
@@ -100,11 +107,13 @@ func (s *Sink) recordV1(req *prompb.WriteRequest) {
 			s.file(&ser.hists, Point{T: h.Timestamp, V: count})
 		}
 		s.stats.RemoteWrite.Exemplars += len(ts.Exemplars)
+		s.fileTenantLocked(t, ser.labels, len(ts.Samples), len(ts.Histograms))
 	}
 	s.stats.RemoteWrite.Metadata += len(req.Metadata)
 }
 
-func (s *Sink) recordV2(req *writev2.Request) (counts, error) {
+// recordV2 records a 2.0 request; with tenants, also under tenant.
+func (s *Sink) recordV2(req *writev2.Request, tenant string, tenants bool) (counts, error) {
 	var c counts
 	syms := req.Symbols
 	// Validate every reference before recording anything: a bad request is
@@ -125,6 +134,11 @@ func (s *Sink) recordV2(req *writev2.Request) (counts, error) {
 	s.stats.RemoteWrite.RequestsV2++
 	if s.keep {
 		s.keptV2 = append(s.keptV2, req)
+	}
+	var t *tenantRecord
+	if tenants {
+		t = s.tenantLocked(tenant)
+		t.stats.Requests++
 	}
 	for i := range req.Timeseries {
 		ts := &req.Timeseries[i]
@@ -147,6 +161,7 @@ func (s *Sink) recordV2(req *writev2.Request) (counts, error) {
 		if ts.Metadata.Type != writev2.Metadata_METRIC_TYPE_UNSPECIFIED {
 			s.stats.RemoteWrite.Metadata++
 		}
+		s.fileTenantLocked(t, ser.labels, len(ts.Samples), len(ts.Histograms))
 		c.samples += len(ts.Samples)
 		c.histograms += len(ts.Histograms)
 		c.exemplars += len(ts.Exemplars)

@@ -10,6 +10,9 @@
 //	GET  /stats         counts as JSON (Stats)
 //	POST /fault         inject a fault for a while (Fault as JSON)
 //
+// With RecordTenants (the sink command's -tenant-header flag) it also files
+// each remote-write request under its tenant header, as Mimir or Cortex do.
+//
 // Its counting of loss, duplicates and order is covered by its own tests; the
 // end-to-end tests and the benchmark scenarios use it instead of servers of
 // their own.
@@ -48,6 +51,9 @@ type Stats struct {
 	DataPoints  int              `json:"data_points"` // OTLP data points
 	Metrics     map[string]int   `json:"metrics"`     // OTLP data points per metric name
 	RemoteWrite RemoteWriteStats `json:"remote_write"`
+	// Tenants counts remote write by tenant header value, once
+	// RecordTenants was called.
+	Tenants map[string]TenantStats `json:"tenants,omitempty"`
 }
 
 // RemoteWriteStats counts what arrived by remote write.
@@ -79,6 +85,10 @@ type Sink struct {
 	keep   bool
 	keptV1 []*prompb.WriteRequest
 	keptV2 []*writev2.Request
+	// tenantHeader, once set by RecordTenants, files each remote-write
+	// request under its value (see tenants.go).
+	tenantHeader string
+	tenants      map[string]*tenantRecord
 }
 
 // KeepRequests makes the sink keep every accepted remote-write request from
@@ -115,6 +125,7 @@ func (s *Sink) Reset() {
 	s.stats = Stats{Metrics: map[string]int{}}
 	s.series = map[string]*series{}
 	s.keptV1, s.keptV2 = nil, nil
+	s.tenants = map[string]*tenantRecord{}
 }
 
 // ServeHTTP makes the sink an http.Handler.
@@ -150,6 +161,7 @@ func (s *Sink) Stats() Stats {
 		out.Metrics[k] = v
 	}
 	out.RemoteWrite.Series = len(s.series)
+	out.Tenants = s.tenantStatsLocked()
 	return out
 }
 

@@ -5,6 +5,7 @@
 //	sink -listen 127.0.0.1:9201
 //	curl -s 127.0.0.1:9201/stats
 //	curl -s -XPOST 127.0.0.1:9201/fault -d '{"mode":"status","status":503,"for":"60s"}'
+//	sink -tenant-header X-Scope-OrgID   # stats per tenant; faults may name a "tenant"
 package main
 
 import (
@@ -19,8 +20,12 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9201", "loopback address to serve on")
+	tenantHeader := flag.String("tenant-header", "", "record remote write per value of this header (e.g. X-Scope-OrgID), in /stats under tenants")
 	flag.Parse()
 	s := sink.New()
+	if *tenantHeader != "" {
+		s.RecordTenants(*tenantHeader)
+	}
 	addr, stop, err := s.Start(*listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)
