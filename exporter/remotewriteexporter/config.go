@@ -80,6 +80,22 @@ type Settings struct {
 	RetryOnAuthError AuthRetryConfig `mapstructure:"retry_on_auth_error"`
 	// Queue is the disk queue every request passes through.
 	Queue QueueConfig `mapstructure:"queue"`
+	// Tenants passes each push's tenant (its client metadata) through to
+	// the backend as request headers, with queues of its own per tenant.
+	Tenants TenantsConfig `mapstructure:"tenants"`
+}
+
+// TenantsConfig is tenant pass-through for a gateway in front of a
+// multi-tenant backend (Mimir, Cortex): see tenants.go.
+type TenantsConfig struct {
+	// MetadataKeys are client metadata keys (case-insensitive); data whose
+	// metadata has any of them is queued apart per distinct combination of
+	// their values and sent with each as a request header of the same name.
+	// Empty: no tenants (everything in one queue, as before).
+	MetadataKeys []string `mapstructure:"metadata_keys"`
+	// MaxTenants bounds the tenants with queues of their own; data of a
+	// further one is refused. 0: no limit.
+	MaxTenants int `mapstructure:"max_tenants"`
 }
 
 // EnabledConfig is a block with one key, enabled.
@@ -125,6 +141,7 @@ const (
 	defaultQueueDirectory    = "/var/lib/sluice/queue"
 	defaultQueueMaxSize      = 1 << 30
 	defaultTimeout           = 30 * time.Second
+	defaultMaxTenants        = 100
 )
 
 func createDefaultConfig() *Config {
@@ -148,6 +165,7 @@ func createDefaultConfig() *Config {
 			SyncInterval: time.Second,
 			FullPolicy:   "drop_oldest",
 		},
+		Tenants: TenantsConfig{MaxTenants: defaultMaxTenants},
 	}}
 }
 
@@ -267,6 +285,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("queue::full_policy: %q is not one of drop_oldest, block", c.Queue.FullPolicy)
 	}
+	errs = append(errs, c.validateTenants()...)
 	if c.ClientConfig.Timeout <= 0 {
 		bad("timeout: must be positive (a request without a deadline can stall its shard forever), got %s", c.ClientConfig.Timeout)
 	}
@@ -282,4 +301,57 @@ func (c *Config) urls() []string {
 		return c.Endpoints
 	}
 	return []string{c.ClientConfig.Endpoint}
+}
+
+// validateTenants checks tenants::: every key must be a header name the
+// exporter may set on its own.
+func (c *Config) validateTenants() []error {
+	var errs []error
+	t := c.Tenants
+	seen := map[string]bool{}
+	for i, k := range t.MetadataKeys {
+		name := http.CanonicalHeaderKey(k)
+		switch {
+		case k == "":
+			errs = append(errs, fmt.Errorf("tenants::metadata_keys[%d]: empty key", i))
+			continue
+		case !validHeaderName(k):
+			errs = append(errs, fmt.Errorf("tenants::metadata_keys[%d]: %q is not a valid HTTP header name (each key is sent as a header of the same name)", i, k))
+			continue
+		case seen[name]:
+			errs = append(errs, fmt.Errorf("tenants::metadata_keys[%d]: %q is listed twice (keys are case-insensitive)", i, k))
+		}
+		seen[name] = true
+		for _, r := range reservedHeaders {
+			if name == r {
+				errs = append(errs, fmt.Errorf("tenants::metadata_keys[%d]: %s is set by the exporter as the remote-write specification requires and cannot come from client metadata", i, r))
+			}
+		}
+		for h := range c.ClientConfig.Headers.Iter {
+			if http.CanonicalHeaderKey(h) == name {
+				errs = append(errs, fmt.Errorf("tenants::metadata_keys[%d]: %q is also set under headers, which would replace every tenant's value; remove one", i, k))
+			}
+		}
+	}
+	if t.MaxTenants < 0 {
+		errs = append(errs, fmt.Errorf("tenants::max_tenants: must be 0 (no limit) or positive, got %d", t.MaxTenants))
+	}
+	return errs
+}
+
+// validHeaderName says whether s is an HTTP field name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package remotewriteexporter
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -29,9 +30,13 @@ type endpoint struct {
 
 	// v1Until (Unix ns) is when 2.0 is tried again after the backend
 	// refused it: a backend upgraded to 2.0 gets 2.0 again without a
-	// restart. 0: 2.0 (as configured).
-	v1Until atomic.Int64
+	// restart. 0: 2.0 (as configured). Shared with the endpoint's tenant
+	// copies: what the backend speaks does not depend on the tenant.
+	v1Until *atomic.Int64
 	recheck time.Duration // how long a fallback to 1.0 lasts
+	// headers are sent with every request: a tenant's (tenants.go); nil
+	// for the exporter's own endpoints.
+	headers http.Header
 }
 
 // layout is an earlier shard count's queues of an endpoint, drained before

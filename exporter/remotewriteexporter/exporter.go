@@ -50,6 +50,7 @@ type rwExporter struct {
 	lock      *os.File // flock on dir
 	endpoints []*endpoint
 	queues    []*diskqueue.Queue // every endpoint's shards: endpoint i, shard j at i*shards+j
+	tenants   tenancy            // tenants::, see tenants.go
 
 	mu       sync.RWMutex // held for reading by ConsumeMetrics
 	stopping atomic.Bool
@@ -80,8 +81,9 @@ func newExporter(cfg *Config, set exporter.Settings) *rwExporter {
 	sort.Slice(e.external, func(i, j int) bool { return e.external[i].Name < e.external[j].Name })
 	e.deltaLog.logger = set.Logger
 	e.queueHealth.logger = set.Logger
+	e.tenants.init(&cfg.Tenants)
 	for _, url := range cfg.urls() {
-		ep := &endpoint{url: url, name: redact.URL(url), seed: xxhash.Sum64String(url), gate: newGate(), recheck: v2Recheck}
+		ep := &endpoint{url: url, name: redact.URL(url), seed: xxhash.Sum64String(url), gate: newGate(), recheck: v2Recheck, v1Until: new(atomic.Int64)}
 		ep.health.logger, ep.health.endpoint = set.Logger, ep.name
 		e.endpoints = append(e.endpoints, ep)
 	}
@@ -109,6 +111,10 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 		e.closeQueues()
 		return err
 	}
+	if err := e.openTenants(); err != nil {
+		e.closeQueues()
+		return err
+	}
 	if e.tel, err = newTelemetry(e.set.ID, e.set.TelemetrySettings, func() int { return e.cfg.Shards }, e.allQueues); err != nil {
 		e.closeQueues()
 		return fmt.Errorf("remote_write: telemetry: %w", err)
@@ -119,6 +125,7 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 	for _, ep := range e.endpoints {
 		e.startSenders(sendCtx, ep)
 	}
+	e.startTenants(sendCtx)
 	return nil
 }
 
@@ -306,7 +313,7 @@ func (e *rwExporter) allQueues() []*diskqueue.Queue {
 			out = append(out, l.queues...)
 		}
 	}
-	return out
+	return append(out, e.tenantQueues()...)
 }
 
 func (e *rwExporter) closeQueues() {
@@ -323,6 +330,7 @@ func (e *rwExporter) closeQueues() {
 // syncs them.
 func (e *rwExporter) Shutdown(ctx context.Context) error {
 	e.stopping.Store(true)
+	e.closeTenants()
 	if e.unregister != nil {
 		e.unregister()
 	}
@@ -361,6 +369,9 @@ type encoder struct {
 	rec    []byte
 	delta  recordHeader
 	hbuf   []byte // the bytes seriesHash hashes
+
+	// queues is where this call's requests go: the exporter's, or its tenant's.
+	queues []*diskqueue.Queue
 }
 
 func (e *rwExporter) getEncoder() *encoder {
@@ -387,7 +398,18 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 	if e.stopping.Load() {
 		return errShuttingDown
 	}
+	queues := e.queues
+	if len(e.tenants.keys) > 0 {
+		t, err := e.tenantFor(ctx)
+		if err != nil {
+			return err
+		}
+		if t != nil {
+			queues = t.queues
+		}
+	}
 	enc := e.getEncoder()
+	enc.queues = queues
 	defer e.pool.Put(enc)
 	add := func(s *promseries.Sample) error {
 		if s.Delta {
@@ -461,7 +483,7 @@ func (e *rwExporter) flush(ctx context.Context, enc *encoder, q int) error {
 	b := enc.b[q]
 	enc.rec = b.finish(enc.rec[:0])
 	b.reset(b.v2)
-	return e.queues[q].Append(ctx, enc.rec)
+	return enc.queues[q].Append(ctx, enc.rec)
 }
 
 // seriesHash hashes the series' labels: the same series, the same shard

@@ -302,6 +302,9 @@ func (e *rwExporter) send(ctx context.Context, ep *endpoint, h recordHeader, bod
 		req.Header.Set(headerVersion, "0.1.0")
 	}
 	req.Header.Set("User-Agent", e.userAgent)
+	for name, values := range ep.headers { // a tenant's; validation keeps them off the ones above
+		req.Header[name] = values
+	}
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {

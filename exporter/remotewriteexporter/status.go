@@ -95,7 +95,7 @@ func (e *rwExporter) Endpoints() []statusapi.Endpoint {
 	defer e.mu.RUnlock()
 	now := time.Now()
 	out := make([]statusapi.Endpoint, 0, len(e.endpoints))
-	for _, ep := range e.endpoints {
+	for _, ep := range append(e.endpoints[:len(e.endpoints):len(e.endpoints)], e.tenantEndpoints()...) {
 		st := statusapi.Endpoint{URL: ep.name, Shards: len(ep.shards), QueueMax: e.cfg.Queue.MaxSize, InFlight: ep.stat.inFlight.Load()}
 		var oldest time.Time
 		queues := append([]*diskqueue.Queue(nil), ep.shards...)
