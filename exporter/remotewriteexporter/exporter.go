@@ -119,6 +119,10 @@ func (e *rwExporter) Start(ctx context.Context, host component.Host) error {
 		e.closeQueues()
 		return fmt.Errorf("remote_write: telemetry: %w", err)
 	}
+	if err := e.registerTenantTelemetry(); err != nil {
+		e.closeQueues()
+		return fmt.Errorf("remote_write: telemetry: %w", err)
+	}
 	sendCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.unregister = statusapi.RegisterQueues(host, e.set.ID, e)
@@ -354,6 +358,7 @@ func (e *rwExporter) Shutdown(ctx context.Context) error {
 	if e.tel != nil {
 		e.tel.shutdown()
 	}
+	e.unregisterTenantTelemetry()
 	if e.client != nil {
 		e.client.CloseIdleConnections()
 	}

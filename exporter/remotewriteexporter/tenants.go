@@ -21,11 +21,8 @@ package remotewriteexporter
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,8 +32,11 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/sluicehq/sluice/exporter/remotewriteexporter/internal/metadata"
 	"github.com/sluicehq/sluice/internal/diskqueue"
 )
 
@@ -63,18 +63,8 @@ type tenancy struct {
 	sendCtx context.Context
 
 	untagged rateLog // data without any tenant key
+	reg      metric.Registration
 }
-
-// tenantFile is tenant.json.
-type tenantFile struct {
-	Headers map[string][]string `json:"headers"`
-}
-
-const (
-	tenantsDir     = "tenants"
-	tenantFileName = "tenant.json"
-	damagedSuffix  = ".damaged"
-)
 
 func (tn *tenancy) init(cfg *TenantsConfig) {
 	for _, k := range cfg.MetadataKeys {
@@ -212,87 +202,6 @@ func (e *rwExporter) tenantFor(ctx context.Context) (*tenant, error) {
 	return t, nil
 }
 
-// createTenant writes a new tenant's file, durably, then opens its queues.
-func (e *rwExporter) createTenant(t *tenant) error {
-	if _, err := os.Stat(t.dir); err == nil {
-		// Only a tenant.json that could not be read leaves a directory no
-		// tenant owns, and that one was renamed aside at start.
-		return fmt.Errorf("queue directory %s exists but belongs to no known tenant", t.dir)
-	}
-	if err := os.MkdirAll(t.dir, 0o750); err != nil {
-		return err
-	}
-	if err := writeTenantFile(t.dir, t.headers); err != nil {
-		_ = os.RemoveAll(t.dir)
-		return err
-	}
-	if err := e.openTenantQueues(t); err != nil {
-		t.close()
-		return err
-	}
-	return nil
-}
-
-// writeTenantFile writes tenant.json through a temporary file and a rename,
-// each synced, so that a crash leaves either no file or the whole one.
-func writeTenantFile(dir string, h http.Header) error {
-	b, err := json.Marshal(tenantFile{Headers: h})
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, tenantFileName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, tenantFileName))
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", tenantFileName, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// readTenantFile reads tenant.json; the names are canonicalised again.
-func readTenantFile(dir string) (http.Header, error) {
-	b, err := os.ReadFile(filepath.Join(dir, tenantFileName))
-	if err != nil {
-		return nil, err
-	}
-	var f tenantFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", tenantFileName, err)
-	}
-	if len(f.Headers) == 0 {
-		return nil, fmt.Errorf("%s names no headers", tenantFileName)
-	}
-	h := http.Header{}
-	for n, vs := range f.Headers {
-		if !validHeaderName(n) || len(vs) == 0 {
-			return nil, fmt.Errorf("%s: header %q is not valid", tenantFileName, n)
-		}
-		h[http.CanonicalHeaderKey(n)] = vs
-	}
-	return h, nil
-}
-
 // openTenantQueues makes the tenant's copy of every endpoint, with the
 // tenant's headers and a backoff gate of its own, and opens its queues
 // (and earlier shard layouts) as openEndpoint does the exporter's.
@@ -328,94 +237,6 @@ func closeAll(qs []*diskqueue.Queue) {
 	for _, q := range qs {
 		_ = q.Close()
 	}
-}
-
-// openTenants reopens, at Start, the tenants that still hold data, whatever
-// tenants::metadata_keys says now: their data is sent with the headers it
-// came with. A tenant whose queues are empty is removed (it is made again
-// when its data comes back). A tenant directory whose tenant.json cannot
-// be read is renamed aside and its data left unsent: sending it without
-// its tenant, or under another, would be worse.
-func (e *rwExporter) openTenants() error {
-	root := filepath.Join(e.dir, tenantsDir)
-	entries, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("remote_write: queue::directory: %w", err)
-	}
-	for _, ent := range entries {
-		if !ent.IsDir() || strings.HasSuffix(ent.Name(), damagedSuffix) {
-			continue
-		}
-		dir := filepath.Join(root, ent.Name())
-		h, err := readTenantFile(dir)
-		if errors.Is(err, os.ErrNotExist) && !hasQueues(dir) {
-			_ = os.RemoveAll(dir) // a crash between making the directory and writing the file
-			continue
-		}
-		if err != nil {
-			e.logger.Error("Tenant queue cannot be attributed to a tenant; left unsent and renamed aside",
-				zap.String("dir", dir+damagedSuffix), errField(err))
-			if rerr := os.Rename(dir, dir+damagedSuffix); rerr != nil {
-				return fmt.Errorf("remote_write: tenant queue %s: %w (and renaming it aside: %v)", dir, err, rerr)
-			}
-			continue
-		}
-		key := tenantKey(h)
-		t := &tenant{id: ent.Name(), key: key, headers: h, label: tenantLabel(h), dir: dir}
-		if err := e.openTenantQueues(t); err != nil {
-			t.close()
-			return fmt.Errorf("remote_write: tenant %s: %w", t.label, err)
-		}
-		if e.tenantEmpty(t) {
-			t.close()
-			if err := os.RemoveAll(dir); err != nil {
-				e.logger.Warn("Could not remove an empty tenant queue", zap.String("dir", dir), errField(err))
-			}
-			continue
-		}
-		if other := e.tenants.byKey[key]; other != nil {
-			// Two directories of one tenant (possible only by hand): both
-			// cannot be sent in an order that keeps series in order.
-			t.close()
-			return fmt.Errorf("remote_write: tenant %s has two queue directories, %s and %s; merge or remove one", t.label, other.dir, dir)
-		}
-		e.tenants.byKey[key] = t
-		e.logger.Info("Tenant queue holds data; sending it with its tenant's headers", zap.String("tenant", t.label))
-	}
-	return nil
-}
-
-// hasQueues says whether a tenant directory holds any queue.
-func hasQueues(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return true // cannot tell: keep it
-	}
-	for _, ent := range entries {
-		if ent.IsDir() {
-			return true
-		}
-	}
-	return false
-}
-
-// tenantEmpty says whether none of t's queues, earlier layouts included,
-// holds a record.
-func (e *rwExporter) tenantEmpty(t *tenant) bool {
-	for _, ep := range t.endpoints {
-		if len(ep.old) > 0 {
-			return false
-		}
-		for _, q := range ep.shards {
-			if q.Stats().Records > 0 {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // startTenants starts the senders of the tenants reopened at Start; later
@@ -495,4 +316,29 @@ func (r *rateLog) warn(l *zap.Logger, msg string, fields ...zap.Field) {
 	r.last = time.Now()
 	r.mu.Unlock()
 	l.Warn(msg, fields...)
+}
+
+// registerTenantTelemetry reports the number of tenants with queues.
+func (e *rwExporter) registerTenantTelemetry() error {
+	m := e.set.TelemetrySettings.MeterProvider.Meter(metadata.ScopeName)
+	g, err := m.Int64ObservableGauge("otelcol_remote_write_tenants", metric.WithUnit("{tenant}"),
+		metric.WithDescription("Tenants with queues of their own (tenants::metadata_keys), also those reopened at start with data."))
+	if err != nil {
+		return err
+	}
+	own := metric.WithAttributes(attribute.String("exporter", e.set.ID.String()))
+	e.tenants.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		e.tenants.mu.RLock()
+		n := len(e.tenants.byKey)
+		e.tenants.mu.RUnlock()
+		o.ObserveInt64(g, int64(n), own)
+		return nil
+	}, g)
+	return err
+}
+
+func (e *rwExporter) unregisterTenantTelemetry() {
+	if e.tenants.reg != nil {
+		_ = e.tenants.reg.Unregister()
+	}
 }

@@ -219,6 +219,9 @@ func TestMaxTenantsRefusesAFurtherTenant(t *testing.T) {
 	if !consumererror.IsPermanent(err) || !strings.Contains(err.Error(), "tenants::max_tenants (2) reached: refusing the data of a new tenant (X-Scope-Orgid=c)") {
 		t.Fatalf("third tenant: err %v, want a permanent error naming tenants::max_tenants", err)
 	}
+	if n, ok := r.gauge(t, "otelcol_remote_write_tenants"); !ok || n != 2 {
+		t.Fatalf("otelcol_remote_write_tenants = %v (reported: %v), want 2", n, ok)
+	}
 	pushTenant(t, r, "a", 2000, 1)
 	pushTenant(t, r, "", 2000, 1) // untagged data needs no tenant slot
 	waitUntil(t, "delivered", func() bool { return sinkSamples(s) == 4 })
