@@ -19,10 +19,12 @@ import (
 	"github.com/sluicehq/sluice/bench/sink"
 )
 
-// tenantGateway is bin/sluice as a multi-tenant gateway: remote write in with
-// include_metadata, batched per X-Scope-OrgID, out with the tenant's header
-// and queues per tenant.
+// tenantGateway is bin/sluice running configs/gateway-tenants.yaml, the
+// multi-tenant gateway as shipped: remote write in with include_metadata,
+// batched per X-Scope-OrgID, out with the tenant's header and queues per
+// tenant.
 type tenantGateway struct {
+	env    []string
 	config string
 	port   int
 	health int
@@ -32,45 +34,22 @@ type tenantGateway struct {
 func newTenantGateway(t *testing.T, dir, sinkAddr string) *tenantGateway {
 	t.Helper()
 	g := &tenantGateway{port: freePort(t), health: freePort(t)}
-	g.config = writeFile(t, dir, "gateway.yaml", fmt.Sprintf(`receivers:
-  remote_write:
-    endpoint: 127.0.0.1:%d
-    include_metadata: true
-processors:
-  batch:
-    timeout: 50ms
-    wait_for_result: true
-    metadata_keys: [X-Scope-OrgID]
-exporters:
-  remote_write:
-    endpoint: http://%s/api/v1/write
-    tenants:
-      metadata_keys: [X-Scope-OrgID]
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 500ms
-    queue:
-      directory: %s
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:%d
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [remote_write]
-      processors: [batch]
-      exporters: [remote_write]
-`, g.port, sinkAddr, filepath.Join(dir, "queue"), g.health))
+	g.config = filepath.Join(repoRoot(t), "configs", "gateway-tenants.yaml")
+	g.env = []string{
+		fmt.Sprintf("SLUICE_LISTEN=127.0.0.1:%d", g.port),
+		fmt.Sprintf("SLUICE_OTLP_LISTEN=127.0.0.1:%d", freePort(t)),
+		"SLUICE_REMOTE_WRITE_URL=http://" + sinkAddr + "/api/v1/write",
+		"SLUICE_QUEUE_DIR=" + filepath.Join(dir, "queue"),
+		fmt.Sprintf("SLUICE_HEALTH_LISTEN=127.0.0.1:%d", g.health),
+		fmt.Sprintf("SLUICE_TELEMETRY_PORT=%d", freePort(t)),
+		fmt.Sprintf("SLUICE_STATUS_LISTEN=127.0.0.1:%d", freePort(t)),
+	}
 	return g
 }
 
 func (g *tenantGateway) start(t *testing.T) {
 	t.Helper()
-	g.p = startSluice(t, g.config)
+	g.p = startSluiceEnv(t, g.env, "--config", g.config)
 	g.p.waitHealthy(t, g.health, 60*time.Second, "the gateway")
 }
 
