@@ -146,9 +146,9 @@ func noneMisfiled(t *testing.T, s *sink.Sink) {
 
 // Two tenants push through one gateway to a backend that files requests by
 // X-Scope-OrgID (bench/sink, as Mimir does): no sample arrives under the
-// wrong tenant; a backend refusing tenant a (503) does not hold back tenant
-// b; a's data queued during its outage survives a kill -9 of the gateway
-// and is delivered under a after the restart.
+// wrong tenant; a backend refusing tenant a (503, Retry-After: 300) does not
+// hold back tenant b; a's data queued during its outage survives a kill -9
+// of the gateway and is delivered under a after the restart.
 func TestGatewayKeepsTenantsApart(t *testing.T) {
 	dir := t.TempDir()
 	s, sinkAddr := startSink(t)
@@ -165,8 +165,9 @@ func TestGatewayKeepsTenantsApart(t *testing.T) {
 	})
 	noneMisfiled(t, s)
 
-	// Tenant a's backend fails; b goes on.
-	if err := s.SetFault(sink.Fault{Mode: "status", Status: 503, Tenant: "a", For: sink.Duration(10 * time.Minute)}); err != nil {
+	// Tenant a's backend fails, asking for 5 minutes' rest (Retry-After):
+	// b goes on at once, with a backoff of its own.
+	if err := s.SetFault(sink.Fault{Mode: "status", Status: 503, RetryAfter: "300", Tenant: "a", For: sink.Duration(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	pushBoth(t, gw.port, 1_000_030, 20, series)
