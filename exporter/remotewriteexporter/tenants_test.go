@@ -3,9 +3,6 @@ package remotewriteexporter
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,13 +73,26 @@ func checkTenants(t *testing.T, s *sink.Sink, want map[string]int) {
 	}
 }
 
+// tenantSink starts bench/sink filing requests by X-Scope-OrgID, with the
+// faults given (at most one) set.
+func tenantSink(t *testing.T, faults ...sink.Fault) (*sink.Sink, string) {
+	t.Helper()
+	s, url := startSink(t)
+	s.RecordTenants(orgHeader)
+	for _, f := range faults {
+		if err := s.SetFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, url
+}
+
 func sinkSamples(s *sink.Sink) int { return s.Stats().RemoteWrite.Samples }
 
 // Each push reaches the backend with its own tenant's header and no other
 // tenant's samples; data without a tenant goes without the header.
 func TestTenantsEachRequestCarriesItsTenant(t *testing.T) {
-	s, url := startSink(t)
-	s.RecordTenants(orgHeader)
+	s, url := tenantSink(t)
 	r := startExporter(t, url, "", func(c *Config) { withTenants(c); c.MaxSamplesPerSend = 7 })
 	for round := range 20 {
 		for _, tenant := range []string{"a", "b", ""} {
@@ -99,8 +109,7 @@ func TestTenantsEachRequestCarriesItsTenant(t *testing.T) {
 // Without tenants::metadata_keys, metadata is ignored: no tenant header, no
 // tenant queues, the layout of earlier versions.
 func TestNoTenantKeysIgnoresMetadata(t *testing.T) {
-	s, url := startSink(t)
-	s.RecordTenants(orgHeader)
+	s, url := tenantSink(t)
 	dir := t.TempDir()
 	r := startExporter(t, url, dir, nil)
 	pushTenant(t, r, "a", 1000, 10)
@@ -122,11 +131,7 @@ func TestNoTenantKeysIgnoresMetadata(t *testing.T) {
 func TestTenantOutageDoesNotBlockOtherTenants(t *testing.T) {
 	for _, status := range []int{503, 429, 401} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
-			s, url := startSink(t)
-			s.RecordTenants(orgHeader)
-			if err := s.SetFault(sink.Fault{Mode: "status", Status: status, RetryAfter: "300", Tenant: "a", For: sink.Duration(time.Minute)}); err != nil {
-				t.Fatal(err)
-			}
+			s, url := tenantSink(t, sink.Fault{Mode: "status", Status: status, RetryAfter: "300", Tenant: "a", For: sink.Duration(time.Minute)})
 			dir := t.TempDir()
 			cfg := func(c *Config) {
 				withTenants(c)
@@ -162,11 +167,7 @@ func TestTenantOutageDoesNotBlockOtherTenants(t *testing.T) {
 // exporter has no tenant keys any more; a tenant whose queue drained is
 // removed at the next start.
 func TestTenantsSurviveRestart(t *testing.T) {
-	s, url := startSink(t)
-	s.RecordTenants(orgHeader)
-	if err := s.SetFault(sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	s, url := tenantSink(t, sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)})
 	dir := t.TempDir()
 	r := startExporter(t, url, dir, withTenants)
 	for _, tenant := range []string{"a", "b", ""} {
@@ -208,11 +209,7 @@ func sumSamples(m map[string]sink.TenantStats) int {
 // no tenant keys) opens under a config with tenants; its data goes out as it
 // was queued, without a tenant header, and new data with its tenant.
 func TestQueueOfEarlierVersionOpensWithTenants(t *testing.T) {
-	s, url := startSink(t)
-	s.RecordTenants(orgHeader)
-	if err := s.SetFault(sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	s, url := tenantSink(t, sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)})
 	dir := t.TempDir()
 	r := startExporter(t, url, dir, nil)
 	pushTenant(t, r, "", 1000, 20)
@@ -228,8 +225,7 @@ func TestQueueOfEarlierVersionOpensWithTenants(t *testing.T) {
 // tenants::max_tenants bounds the tenants with queues; data of one more is
 // refused with a permanent error that names the key, the others still go.
 func TestMaxTenantsRefusesAFurtherTenant(t *testing.T) {
-	s, url := startSink(t)
-	s.RecordTenants(orgHeader)
+	s, url := tenantSink(t)
 	r := startExporter(t, url, "", func(c *Config) { withTenants(c); c.Tenants.MaxTenants = 2 })
 	pushTenant(t, r, "a", 1000, 1)
 	pushTenant(t, r, "b", 1000, 1)
@@ -249,11 +245,7 @@ func TestMaxTenantsRefusesAFurtherTenant(t *testing.T) {
 // A tenant queue whose tenant.json is damaged cannot be attributed: it is
 // renamed aside, logged and not sent under any tenant; the rest goes on.
 func TestDamagedTenantFileIsLeftUnsent(t *testing.T) {
-	s, url := startSink(t)
-	s.RecordTenants(orgHeader)
-	if err := s.SetFault(sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)}); err != nil {
-		t.Fatal(err)
-	}
+	s, url := tenantSink(t, sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)})
 	dir := t.TempDir()
 	r := startExporter(t, url, dir, withTenants)
 	pushTenant(t, r, "a", 1000, 10)
@@ -350,18 +342,10 @@ func TestTenantConfigErrorsNameTheKey(t *testing.T) {
 // tenants::metadata_keys set, the calls alternating between two tenants
 // and untagged data: what picking a tenant's queues adds per call.
 func BenchmarkConsumeMetricsTenants(b *testing.B) {
-	stop := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-stop:
-		}
-	}))
-	defer hang.Close()
-	defer close(stop)
 	cfg := createDefaultConfig()
-	cfg.ClientConfig.Endpoint = hang.URL
+	// Nothing listens there: the senders back off (up to 10 s) instead of
+	// competing for the CPU.
+	cfg.ClientConfig.Endpoint = "http://127.0.0.1:1/api/v1/write"
 	cfg.Queue.Directory = b.TempDir()
 	cfg.Queue.MaxSize = 8 << 30
 	withTenants(cfg)
