@@ -2,10 +2,12 @@ package remotewriteexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,4 +367,83 @@ func BenchmarkConsumeMetricsTenants(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(series*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// Many callers making tenants at once while the exporter shuts down: no
+// call fails but with errShuttingDown, and everything a call was told is
+// queued is delivered after a restart, under its own tenant.
+func TestTenantsConcurrentWithShutdown(t *testing.T) {
+	s, url := tenantSink(t, sink.Fault{Mode: "status", Status: 503, For: sink.Duration(time.Minute)})
+	dir := t.TempDir()
+	r := startExporter(t, url, dir, withTenants)
+	const callers, tenants = 6, 15
+	accepted := make([]map[string]int, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		accepted[c] = map[string]int{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				tenant := fmt.Sprint((c + i) % tenants)
+				name := fmt.Sprintf("%s_c%d_%d", jobOf(tenant), c, i)
+				err := r.exp.ConsumeMetrics(tenantCtx(tenant), gauges(jobOf(tenant), 1000, 1, name))
+				if err != nil {
+					if !errors.Is(err, errShuttingDown) {
+						t.Errorf("caller %d: %v", c, err)
+					}
+					return
+				}
+				accepted[c][tenant]++
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // tenants being made and filled
+	exp := r.exp
+	r.stop(t)
+	wg.Wait()
+	if err := exp.ConsumeMetrics(tenantCtx("new"), gauges("tnew", 1000, 1, "tnew_0")); !errors.Is(err, errShuttingDown) {
+		t.Fatalf("after Shutdown: %v, want errShuttingDown", err)
+	}
+
+	want := map[string]int{}
+	total := 0
+	for _, m := range accepted {
+		for tenant, n := range m {
+			want[tenant] += n
+			total += n
+		}
+	}
+	if len(want) < 2 {
+		t.Fatalf("only %d tenants made before the shutdown: %v", len(want), want)
+	}
+	t.Logf("%d samples of %d tenants accepted before the shutdown", total, len(want))
+	s.ClearFault()
+	startExporter(t, url, dir, withTenants)
+	waitUntil(t, "everything accepted delivered", func() bool { return sinkSamples(s) >= total })
+	checkTenants(t, s, want)
+}
+
+// A crash between making a tenant's directory and writing its tenant.json
+// leaves a directory without either file or queues: it is removed at start.
+// One without tenant.json but with queues cannot be attributed and is set
+// aside, as a damaged one is.
+func TestTenantDirectoryWithoutFile(t *testing.T) {
+	_, url := tenantSink(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "remote_write", tenantsDir)
+	empty := filepath.Join(root, "tenant-x-0000000000000001")
+	withQueue := filepath.Join(root, "tenant-y-0000000000000002")
+	for _, d := range []string{empty, filepath.Join(withQueue, "shards-4", "0")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startExporter(t, url, dir, withTenants)
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("a tenant directory with nothing in it was kept: %v", err)
+	}
+	if _, err := os.Stat(withQueue + damagedSuffix); err != nil {
+		t.Errorf("a tenant queue without tenant.json was not set aside: %v", err)
+	}
 }
