@@ -403,15 +403,9 @@ func (e *rwExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) err
 	if e.stopping.Load() {
 		return errShuttingDown
 	}
-	queues := e.queues
-	if len(e.tenants.keys) > 0 {
-		t, err := e.tenantFor(ctx)
-		if err != nil {
-			return err
-		}
-		if t != nil {
-			queues = t.queues
-		}
+	queues, err := e.queuesFor(ctx) // the exporter's, or its tenant's (tenants.go)
+	if err != nil {
+		return err
 	}
 	enc := e.getEncoder()
 	enc.queues = queues

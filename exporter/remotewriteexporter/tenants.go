@@ -159,6 +159,19 @@ func (tn *tenancy) tenantHeaders(ctx context.Context) http.Header {
 	return h
 }
 
+// queuesFor is where ctx's data goes: without tenant keys (or for data
+// without a tenant) the exporter's own queues, else its tenant's.
+func (e *rwExporter) queuesFor(ctx context.Context) ([]*diskqueue.Queue, error) {
+	if len(e.tenants.keys) == 0 {
+		return e.queues, nil
+	}
+	t, err := e.tenantFor(ctx)
+	if err != nil || t == nil {
+		return e.queues, err
+	}
+	return t.queues, nil
+}
+
 // tenantFor returns the tenant of ctx's data, creating it (directory,
 // queues, senders) on first sight; nil for data without tenant headers,
 // which goes to the exporter's own queues. Called with e.mu held for reading.
