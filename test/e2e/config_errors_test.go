@@ -65,21 +65,12 @@ processors:
 			config: `receivers:
   otlp:
     protocols: {http: {endpoint: "127.0.0.1:0"}}
-exporters:
-  remote_write:
+` + strings.NewReplacer("  debug:\n", `  remote_write:
     endpoint: http://127.0.0.1:9090/api/v1/write
     headers: {X-Scope-OrgID: fixed}
     tenants:
       metadata_keys: [X-Scope-OrgID, "tenant id"]
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    metrics:
-      receivers: [otlp]
-      exporters: [remote_write]
-`,
+`, "[debug]", "[remote_write]").Replace(pipeline),
 			want: []string{`exporters::remote_write`, `tenants::metadata_keys[0]: "X-Scope-OrgID" is also set under headers`,
 				`tenants::metadata_keys[1]: "tenant id" is not a valid HTTP header name`},
 		},
