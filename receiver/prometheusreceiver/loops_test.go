@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,19 +208,10 @@ func sameHistories(t *testing.T, sinks map[string]*consumertest.MetricsSink, tar
 	t.Helper()
 	want := history(t, sinks[LoopPrometheus], targets[LoopPrometheus])
 	got := history(t, sinks[LoopSluice], targets[LoopSluice])
-	keys := map[string]bool{}
-	for k := range want {
-		keys[k] = true
-	}
-	for k := range got {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
+	// Every series of either side, in order.
+	keys := slices.Concat(slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got)))
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
 		if w, g := strings.Join(want[k], "\n\t"), strings.Join(got[k], "\n\t"); w != g {
 			t.Errorf("%s\nprometheus loop:\n\t%s\nsluice loop:\n\t%s", k, w, g)
 		}

@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -247,19 +249,11 @@ func scrapeFidelityEdges(t *testing.T, loop string) {
 	time.Sleep(7 * time.Second) // Prometheus sends every 5 s at most
 
 	want, got := edgeHistory(t, s, theirs), edgeHistory(t, ourSink, ours)
-	keys := map[string]bool{}
-	for k := range want {
-		keys[k] = true
-	}
-	for k := range got {
-		keys[k] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
+	// Every series of either side, in order.
+	keys := slices.Concat(slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got)))
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	for _, k := range keys {
 		if overLimitOnly[k] {
 			// Series served only in the scrape over sample_limit: Prometheus
 			// 2.42's agent drops the stale markers its loop writes for the
@@ -291,5 +285,5 @@ func scrapeFidelityEdges(t *testing.T, loop string) {
 			t.Errorf("%s: Sluice %q, want it to start %q", c.series, g, c.want)
 		}
 	}
-	t.Logf("%d series compared over 4 phases and a vanished target", len(sorted))
+	t.Logf("%d series compared over 4 phases and a vanished target", len(keys))
 }

@@ -179,17 +179,7 @@ func scrapeFidelity(t *testing.T, loop string, native bool) {
 
 	// Enough scrapes on both sides: five of every loadgen target.
 	const scrapes = 5
-	enough := func(lg *loadgen.Server) bool {
-		for _, ts := range lg.Stats().Targets {
-			if ts.Scrapes < scrapes+1 {
-				return false
-			}
-		}
-		return true
-	}
-	waitFor(t, 60*time.Second, "five scrapes by each system", func() bool { return enough(lgSluice) && enough(lgProm) })
-	// Prometheus sends every 5 s at most (its batch deadline); let it flush.
-	time.Sleep(7 * time.Second)
+	waitFixtureScrapes(t, scrapes, lgSluice, lgProm)
 
 	compareScrapes(t, sinkSeries(t, sluiceSink, instances), sinkSeries(t, s, instances), scrapes, native)
 }
@@ -317,4 +307,23 @@ func healthyURL(url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// waitFixtureScrapes waits until every target of each loadgen has been
+// scraped n+1 times (the first may precede the comparison's window), then
+// long enough for Prometheus to have sent them: it sends every 5 s at most
+// (its batch deadline).
+func waitFixtureScrapes(t *testing.T, n int, lgs ...*loadgen.Server) {
+	t.Helper()
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d scrapes of every fixture target", n), func() bool {
+		for _, lg := range lgs {
+			for _, ts := range lg.Stats().Targets {
+				if ts.Scrapes < int64(n)+1 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	time.Sleep(7 * time.Second)
 }

@@ -12,7 +12,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/sluicehq/sluice/bench/loadgen"
 	"github.com/sluicehq/sluice/bench/sink"
 )
 
@@ -108,17 +107,7 @@ service:
 	startSluice(t, sluiceCfg).waitHealthy(t, health, 60*time.Second, "sluice")
 
 	const scrapes = 5
-	enough := func(lg *loadgen.Server) bool {
-		for _, ts := range lg.Stats().Targets {
-			if ts.Scrapes < scrapes+1 {
-				return false
-			}
-		}
-		return true
-	}
-	waitFor(t, 60*time.Second, "five scrapes of each fixture", func() bool { return enough(lgSluice) && enough(lgProm) })
-	// Prometheus sends every 5 s at most (its batch deadline); let it flush.
-	time.Sleep(7 * time.Second)
+	waitFixtureScrapes(t, scrapes, lgSluice, lgProm)
 
 	ours := sinkSeries(t, via, instances)
 	exposed := 0
