@@ -42,18 +42,12 @@ func (s *seriesState) slot(h uint64) int {
 	if 4*(s.n+1) > 3*len(s.keys) {
 		s.grow()
 	}
-	k := key(h)
-	mask := len(s.keys) - 1
-	for i := int(k) & mask; ; i = (i + 1) & mask {
-		switch s.keys[i] {
-		case k:
-			return i
-		case 0:
-			s.keys[i] = k
-			s.n++
-			return i
-		}
+	i := s.probe(key(h))
+	if s.keys[i] == 0 {
+		s.keys[i] = key(h)
+		s.n++
 	}
+	return i
 }
 
 // find returns h's slot or -1.
@@ -61,16 +55,21 @@ func (s *seriesState) find(h uint64) int {
 	if len(s.keys) == 0 {
 		return -1
 	}
-	k := key(h)
-	mask := len(s.keys) - 1
-	for i := int(k) & mask; ; i = (i + 1) & mask {
-		switch s.keys[i] {
-		case k:
-			return i
-		case 0:
-			return -1
-		}
+	if i := s.probe(key(h)); s.keys[i] != 0 {
+		return i
 	}
+	return -1
+}
+
+// probe returns the slot holding k, or the empty slot where k belongs. The
+// table always has an empty slot (it is at most 3/4 full).
+func (s *seriesState) probe(k uint64) int {
+	mask := len(s.keys) - 1
+	i := int(k) & mask
+	for s.keys[i] != k && s.keys[i] != 0 {
+		i = (i + 1) & mask
+	}
+	return i
 }
 
 func (s *seriesState) grow() {
