@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+	"k8s.io/klog/v2"
 
 	"github.com/sluicehq/sluice/internal/redact"
 	"github.com/sluicehq/sluice/internal/statusapi"
@@ -92,6 +93,10 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 		status.userRules[sc.JobName] = len(sc.RelabelConfigs)
 	}
 	applyShard(scfgs, r.cfg.Shard)
+	// kubernetes_sd_configs' client-go logs through klog, which would write
+	// its own format to stderr: into the collector's log instead, as
+	// Prometheus does (klog is process-wide: the last receiver started wins).
+	klog.SetSlogLogger(r.logger.With("component", "k8s_client_runtime"))
 
 	// Prometheus' libraries register their own metrics; a private registry
 	// per receiver keeps two receivers from colliding.

@@ -256,12 +256,23 @@ service:
 	}
 
 	// Without the chart's ClusterRoleBinding the account may not list
-	// anything: the API answers 403 and nothing is discovered.
+	// anything: the API answers 403, which client-go logs into Sluice's
+	// log (not klog's own format on stderr), and nothing is discovered.
 	forbidden := fmt.Sprintf(`User "system:serviceaccount:monitoring:%s" cannot list resource "pods"`, sa)
+	var logged string
 	waitFor(t, time.Minute, "the API server's 403 in sluice's log", func() bool {
-		// client-go logs through klog, which escapes the quotes
-		return strings.Contains(strings.ReplaceAll(p.out.String(), `\"`, `"`), forbidden)
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			// the log's fields are JSON: quotes in values are escaped
+			if line = strings.ReplaceAll(line, `\"`, `"`); strings.Contains(line, forbidden) {
+				logged = line
+				return true
+			}
+		}
+		return false
 	})
+	if !strings.Contains(logged, "\terror\t") || !strings.Contains(logged, `"component": "k8s_client_runtime"`) {
+		t.Errorf("the 403 is not an error of component k8s_client_runtime in the collector's log: %s", logged)
+	}
 	if tg := targets(); len(tg) != 0 {
 		t.Fatalf("targets without RBAC: %+v", tg)
 	}
