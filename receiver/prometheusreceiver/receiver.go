@@ -82,6 +82,8 @@ func newScrapeReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics
 	}, nil
 }
 
+var klogOnce sync.Once
+
 func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	pc := r.cfg.PrometheusConfig.Prometheus()
 	scfgs, err := pc.GetScrapeConfigs()
@@ -95,8 +97,9 @@ func (r *scrapeReceiver) Start(_ context.Context, host component.Host) error {
 	applyShard(scfgs, r.cfg.Shard)
 	// kubernetes_sd_configs' client-go logs through klog, which would write
 	// its own format to stderr: into the collector's log instead, as
-	// Prometheus does (klog is process-wide: the last receiver started wins).
-	klog.SetSlogLogger(r.logger.With("component", "k8s_client_runtime"))
+	// Prometheus does. klog is process-wide and its setter is not safe for
+	// concurrent use: the first receiver to start sets it, once.
+	klogOnce.Do(func() { klog.SetSlogLogger(r.logger.With("component", "k8s_client_runtime")) })
 
 	// Prometheus' libraries register their own metrics; a private registry
 	// per receiver keeps two receivers from colliding.
