@@ -36,7 +36,7 @@ func TestClusterTLS(t *testing.T) {
 	t.Logf("over TLS: targets per member %v; %d series, %d gaps, %d doubles", owned, rep.series, rep.gaps, rep.doubles)
 	for i := range 2 {
 		if n := valueOf(ownMetrics(t, r.members[i].telemetry), "otelcol_prometheus_receiver_cluster_members", nil); n != 2 {
-			t.Errorf("m%d sees %v members, want 2", i, n)
+			r.errorf("m%d sees %v members, want 2", i, n)
 		}
 	}
 }
