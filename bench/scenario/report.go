@@ -120,14 +120,15 @@ func UpdateReadme(path, header, command string, tables []string) error {
 func ScrapeTable(w Workload, results []ScrapeResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s — scrape only (receiver -> debug exporter)\n\n", w)
-	b.WriteString("| receiver | samples scraped/s | CPU s per M samples scraped | peak RSS MiB | RSS bytes per active series |\n|---|---:|---:|---:|---:|\n")
+	b.WriteString("| receiver | samples scraped/s | CPU s per M samples scraped | peak RSS MiB | RSS bytes per active series | peak anonymous MiB | anonymous bytes per active series |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	var sl, ref *ScrapeResult
 	for i, r := range results {
 		if r.Err != nil {
-			fmt.Fprintf(&b, "| %s | not run: %s | | | |\n", r.System, oneLine(r.Err.Error()))
+			fmt.Fprintf(&b, "| %s | not run: %s | | | | | |\n", r.System, oneLine(r.Err.Error()))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.0f |\n", r.System, r.SamplesPerSec, r.CPUPerMillion, float64(r.PeakRSS)/(1<<20), r.RSSPerSeries)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.0f | %.0f | %.0f | %.0f |\n", r.System, r.SamplesPerSec, r.CPUPerMillion,
+			float64(r.PeakRSS)/(1<<20), r.RSSPerSeries, float64(r.PeakAnon)/(1<<20), r.AnonPerSeries)
 		switch r.System {
 		case "sluice-receiver":
 			sl = &results[i]
@@ -136,8 +137,8 @@ func ScrapeTable(w Workload, results []ScrapeResult) string {
 		}
 	}
 	if sl != nil && ref != nil {
-		fmt.Fprintf(&b, "\nSluice's receiver ÷ contrib's: CPU per sample %s, RSS per series %s.\n",
-			ratio(sl.CPUPerMillion, ref.CPUPerMillion), ratio(sl.RSSPerSeries, ref.RSSPerSeries))
+		fmt.Fprintf(&b, "\nSluice's receiver ÷ contrib's: CPU per sample %s, RSS per series %s, anonymous RSS per series %s.\n",
+			ratio(sl.CPUPerMillion, ref.CPUPerMillion), ratio(sl.RSSPerSeries, ref.RSSPerSeries), ratio(sl.AnonPerSeries, ref.AnonPerSeries))
 	}
 	return b.String()
 }

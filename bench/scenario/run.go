@@ -274,6 +274,10 @@ type ScrapeResult struct {
 	CPUPerMillion float64 // CPU seconds per million samples scraped
 	PeakRSS       int64
 	RSSPerSeries  float64 // peak RSS / active series
+	// PeakAnon and AnonPerSeries are the same without the mapped binary
+	// (RssAnon: heap and stacks), what grows with the series.
+	PeakAnon      int64
+	AnonPerSeries float64
 }
 
 // RunScrapeOnly measures a system that only scrapes (bench/systems.ScrapeOnly):
@@ -303,8 +307,9 @@ func RunScrapeOnly(ctx context.Context, w Workload, sys systems.System, startLoa
 		res.Err = fmt.Errorf("exited during the window: %s", oneLine(s.proc.LogTail(300)))
 		return res
 	}
-	res.PeakRSS = s.m.peakRSS
+	res.PeakRSS, res.PeakAnon = s.m.peakRSS, s.m.peakAnon
 	res.RSSPerSeries = float64(res.PeakRSS) / float64(w.Series())
+	res.AnonPerSeries = float64(res.PeakAnon) / float64(w.Series())
 	if scraped > 0 {
 		res.SamplesPerSec = scraped / time.Since(start).Seconds()
 		res.CPUPerMillion = (cpu1 - cpu0) / (scraped / 1e6)
