@@ -2,9 +2,26 @@
 // user has set none: a soft memory limit of 90% of the process's cgroup
 // memory limit (GOMEMLIMIT), so the collector works harder as a container's
 // or a systemd unit's limit nears instead of being killed there. It is soft:
-// it never fails an allocation. The sluice binary applies it before
-// anything else runs (distributions/sluice calls Apply from an init
-// function); GOMEMLIMIT in the environment wins.
+// it never fails an allocation. The sluice binary applies it before the
+// collector starts (distributions/sluice calls Apply from its main
+// package's init function, which runs after every other package's);
+// GOMEMLIMIT in the environment wins.
+//
+// It also releases the executable's pages that only starting touched. The
+// binary is about 100 MB (Prometheus' service discovery with the cloud SDKs
+// it uses, and the collector); the runtime and the init functions of its
+// ~720 packages touch most of it once, and the kernel maps the cached
+// pages around each page touched, so 60-80 MiB of it would stay resident
+// for the life of the process although a running collector uses about a
+// third of that. Apply asks the kernel to reclaim the read-only mappings of
+// the executable (MADV_PAGEOUT) right away, after the packages' init
+// functions, and again StartupPagesDelay after start, when the components
+// have started; what is used again faults back in from the file. These are
+// clean file pages, reclaimable under memory pressure in any case: what
+// changes is that they leave the process's RSS, its container's memory
+// usage and the page cache instead of waiting for pressure. Pages another
+// process maps too (a second Sluice on the host) are left alone by the
+// kernel. SLUICE_KEEP_STARTUP_PAGES, set to anything, turns it off.
 //
 // The GC target is left at Go's GOGC=100. GOGC=50 (vmagent's choice) was
 // measured on the benchmarks' workloads (bench/RESULTS.md): on W1 it cut
@@ -27,12 +44,19 @@ import (
 // the soft memory limit unless GOMEMLIMIT is set.
 const MemoryLimitFraction = 0.9
 
+// KeepStartupPagesEnv, set to anything, keeps the executable's pages
+// resident instead of releasing them after start.
+const KeepStartupPagesEnv = "SLUICE_KEEP_STARTUP_PAGES"
+
 // cgroupRoot is where the cgroup filesystem is mounted.
 const cgroupRoot = "/sys/fs/cgroup"
 
 // Settings is what Apply decided; zero fields were left as they were.
 type Settings struct {
 	MemoryLimit int64 // bytes
+	// ReleaseStartupPages: the executable's resident pages are released
+	// after package initialisation and again StartupPagesDelay after start.
+	ReleaseStartupPages bool
 }
 
 // Apply sets the defaults the environment does not set and returns them.
@@ -43,6 +67,9 @@ func Apply() Settings {
 	})
 	if s.MemoryLimit != 0 {
 		debug.SetMemoryLimit(s.MemoryLimit)
+	}
+	if s.ReleaseStartupPages {
+		releaseStartupPages()
 	}
 	return s
 }
@@ -56,6 +83,7 @@ func Decide(getenv func(string) string, limit func() (int64, bool)) Settings {
 			s.MemoryLimit = int64(float64(l) * MemoryLimitFraction)
 		}
 	}
+	s.ReleaseStartupPages = getenv(KeepStartupPagesEnv) == ""
 	return s
 }
 
